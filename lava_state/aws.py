@@ -1,0 +1,243 @@
+"""The one boundary to AWS: client factory, retry policy and error translation.
+
+Retries have one owner per failure class. botocore's "standard" mode owns
+throttling, 5xx and connection errors on every client built here; tenacity
+owns the application-level retries, which are few and named (see
+:data:`APP_RETRYABLE_CODES`), and is imported only when one happens so that a
+CLI call pays nothing for it on the fast path.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import weakref
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectionError,
+    HTTPClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+
+from lava_state.constants import (
+    APP_RETRY_MAX_ATTEMPTS,
+    APP_RETRY_MAX_WAIT_S,
+    BOTOCORE_MAX_ATTEMPTS,
+)
+from lava_state.errors import (
+    AccessDenied,
+    AwsError,
+    AwsUnavailable,
+    ConfigurationError,
+    EncryptionError,
+    LavaStateError,
+    TableNotFound,
+    VersionConflict,
+)
+
+if TYPE_CHECKING:
+    from tenacity import Retrying
+
+LOG = logging.getLogger(__name__)
+T = TypeVar("T")
+
+#: Client errors that botocore's standard mode does not retry but that go away
+#: on their own: a concurrent transaction holding the item.
+APP_RETRYABLE_CODES = frozenset({"TransactionConflictException"})
+
+_THROTTLING_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "LimitExceededException",
+        "TooManyRequestsException",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "KMSInternalException",
+        "DependencyTimeoutException",
+    }
+)
+_ACCESS_CODES = frozenset(
+    {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ExpiredTokenException"}
+)
+_KMS_CODES = frozenset(
+    {
+        "InvalidCiphertextException",
+        "IncorrectKeyException",
+        "DisabledException",
+        "KeyUnavailableException",
+        "InvalidKeyUsageException",
+        "KMSInvalidStateException",
+        "NotFoundException",
+    }
+)
+
+_CONFIG = Config(
+    retries={"mode": "standard", "total_max_attempts": BOTOCORE_MAX_ATTEMPTS},
+    connect_timeout=5,
+    read_timeout=30,
+)
+
+_lock = threading.Lock()
+_default_sessions: dict[tuple[str | None, str | None], boto3.session.Session] = {}
+_clients: weakref.WeakKeyDictionary[boto3.session.Session, dict[tuple[str, str | None, str | None], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def botocore_config() -> Config:
+    """The client configuration every lava-state client uses."""
+    return _CONFIG
+
+
+def get_session(*, profile: str | None = None, region: str | None = None) -> boto3.session.Session:
+    """The process-wide boto3 session for a profile and region, built once.
+
+    Raises:
+        ConfigurationError: the profile does not exist.
+    """
+    key = (profile, region)
+    with _lock:
+        session = _default_sessions.get(key)
+        if session is None:
+            try:
+                session = boto3.session.Session(profile_name=profile, region_name=region)
+            except BotoCoreError as exc:
+                raise ConfigurationError(f"cannot use AWS profile {profile!r}: {exc}") from exc
+            _default_sessions[key] = session
+        return session
+
+
+def get_client(
+    service: str,
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> Any:
+    """A client for ``service``, built once per session, endpoint and region and reused.
+
+    boto3 clients are thread-safe; sessions are not, hence the lock around building.
+
+    Raises:
+        ConfigurationError: no region is configured.
+    """
+    session = session if session is not None else get_session()
+    key = (service, endpoint_url, region)
+    with _lock:
+        per_session = _clients.setdefault(session, {})
+        client = per_session.get(key)
+        if client is None:
+            try:
+                client = session.client(
+                    service,  # type: ignore[call-overload]
+                    endpoint_url=endpoint_url,
+                    region_name=region,
+                    config=_CONFIG,
+                )
+            except NoRegionError as exc:
+                raise ConfigurationError(
+                    "no AWS region configured: pass --region or set AWS_DEFAULT_REGION"
+                ) from exc
+            per_session[key] = client
+        return client
+
+
+def is_app_retryable(exc: BaseException) -> bool:
+    """The predicate of the application-level retry: a named, transient client error."""
+    return isinstance(exc, ClientError) and error_code(exc) in APP_RETRYABLE_CODES
+
+
+def error_code(exc: ClientError) -> str:
+    """The AWS error code of a ClientError."""
+    return str(exc.response.get("Error", {}).get("Code", ""))
+
+
+def app_retrying(
+    retry_if: Callable[[BaseException], bool] = is_app_retryable,
+    *,
+    attempts: int = APP_RETRY_MAX_ATTEMPTS,
+    max_wait: float = APP_RETRY_MAX_WAIT_S,
+) -> Retrying:
+    """A bounded, jittered tenacity policy for application-level retries."""
+    from tenacity import (  # noqa: PLC0415 - only paid for when a retry happens
+        Retrying,
+        retry_if_exception,
+        stop_after_attempt,
+        wait_random_exponential,
+    )
+
+    return Retrying(
+        retry=retry_if_exception(retry_if),
+        stop=stop_after_attempt(attempts),
+        wait=wait_random_exponential(multiplier=0.05, max=max_wait),
+        reraise=True,
+    )
+
+
+def call(fn: Callable[..., T], /, *, what: str, **kwargs: Any) -> T:
+    """Call an AWS API, retrying application-level transient errors, translating failures.
+
+    ``what`` says what was being done, for the error message (e.g.
+    ``"put state item 'x' in lava.dev.state"``).
+
+    Raises:
+        LavaStateError: the translated failure, chained to the botocore error.
+    """
+    try:
+        try:
+            return fn(**kwargs)
+        except ClientError as exc:
+            if not is_app_retryable(exc):
+                raise
+            LOG.debug("retrying %s after %s", what, error_code(exc))
+        return app_retrying()(fn, **kwargs)
+    except (ClientError, BotoCoreError) as exc:
+        raise translate_client_error(exc, what=what) from exc
+
+
+def translate_client_error(exc: BaseException, *, what: str) -> LavaStateError:
+    """Map a botocore error to the lava-state error for it (the one choke point).
+
+    The caller raises the result ``from exc``.
+    """
+    if isinstance(exc, ClientError):
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message", "") or code
+        operation = str(getattr(exc, "operation_name", ""))
+        detail = f"cannot {what}: {code}: {message}"
+        if code == "ConditionalCheckFailedException":
+            return VersionConflict("", f"cannot {what}: the condition on the item failed", current=None)
+        if code == "ResourceNotFoundException" and "table" in message.lower():
+            return TableNotFound(
+                f"cannot {what}: the table does not exist (create it with `lava-state local up` "
+                "locally or deploy the realm's stack)",
+                aws_code=code,
+                operation=operation,
+            )
+        if code in _ACCESS_CODES:
+            return AccessDenied(detail, aws_code=code, operation=operation)
+        if code in _KMS_CODES:
+            return EncryptionError(detail, aws_code=code)
+        if code in _THROTTLING_CODES or code in APP_RETRYABLE_CODES:
+            return AwsUnavailable(f"{detail} (after retries)", aws_code=code, operation=operation)
+        return AwsError(detail, aws_code=code, operation=operation)
+    if isinstance(exc, NoCredentialsError | PartialCredentialsError):
+        return ConfigurationError(
+            f"cannot {what}: no AWS credentials found (configure a profile, or run "
+            "`lava-state local up` and export what it prints)"
+        )
+    if isinstance(exc, NoRegionError):
+        return ConfigurationError(f"cannot {what}: no AWS region configured (set AWS_DEFAULT_REGION)")
+    if isinstance(exc, ConnectionError | HTTPClientError):
+        return AwsUnavailable(f"cannot {what}: AWS could not be reached: {exc}")
+    return AwsError(f"cannot {what}: {exc}")

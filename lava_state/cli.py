@@ -1,0 +1,242 @@
+"""``lava-state``: the command line, compatible with lava's utility.
+
+Exit codes: 0 ok, 1 runtime error (message on stderr starting ``lava-state:``),
+2 usage error. Heavy modules (Jinja, moto) are imported only by the commands
+that use them: this runs once per call inside shell payloads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from lava_state.constants import ENV_ENDPOINT_URL, ENV_JOB_ID, ENV_REALM, PUBLISHER_CLI
+from lava_state.errors import LavaStateError, StateNotFound
+from lava_state.item import SECRET_MASK, StateItem, StateType
+
+PROG = "lava-state"
+
+
+class UsageError(Exception):
+    """Bad command line: exit 2."""
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, Decimal):
+        return int(obj) if obj == obj.to_integral_value() else float(obj)
+    if isinstance(obj, bytes | bytearray):
+        return obj.decode("utf-8", "replace")
+    if isinstance(obj, set | frozenset):
+        return sorted(obj, key=str)
+    raise TypeError(f"cannot print a {type(obj).__name__} as JSON")
+
+
+def to_json(value: Any, **kwargs: Any) -> str:
+    """JSON text of a value as read (Decimal numbers, sets and bytes made printable)."""
+    return json.dumps(value, default=_json_default, **kwargs)
+
+
+def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default = argparse.SUPPRESS if suppress else None
+    parser.add_argument("-r", "--realm", default=default, help=f"lava realm (default: ${ENV_REALM})")
+    parser.add_argument("--profile", default=default, help="AWS profile to use")
+    parser.add_argument(
+        "--endpoint-url", default=default, help=f"AWS endpoint URL (default: ${ENV_ENDPOINT_URL})"
+    )
+    parser.add_argument("--region", default=default, help="AWS region")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (global options are accepted before or after the command)."""
+    parser = argparse.ArgumentParser(prog=PROG, description="Publish and read lava state items.")
+    _global_options(parser, suppress=False)
+    common = argparse.ArgumentParser(add_help=False)
+    _global_options(common, suppress=True)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    put = commands.add_parser("put", parents=[common], help="publish a state item")
+    put.add_argument("state_id", metavar="ID")
+    source = put.add_mutually_exclusive_group(required=True)
+    source.add_argument(
+        "-p", "--param", action="append", metavar="KEY=VALUE",
+        help="add KEY to a JSON object of strings (repeatable)",
+    )
+    source.add_argument(
+        "-v", "--value", help="the value: parsed as JSON when it is valid JSON, else a string"
+    )
+    put.add_argument("--type", default="json", help="json (default), raw or secure")
+    put.add_argument("--ttl", help="time to live, e.g. 90, 30m, 2d, 1w (default: 7d)")
+    put.add_argument("--publisher", help="publisher label (default: $LAVA_JOB_ID or 'lava-state CLI')")
+    put.add_argument("--kms-key", help="KMS key ARN or alias/... for secure items")
+
+    get = commands.add_parser("get", parents=[common], help="print a state item's value")
+    get.add_argument("-i", "--ignore-missing", action="store_true",
+                     help="print nothing and exit 0 when the item is absent")
+    get.add_argument("--json", action="store_true", help="print the whole item as JSON")
+    get.add_argument("--decrypt", action="store_true",
+                     help="with --json, show secure values instead of masking them")
+    get.add_argument("state_id", metavar="ID")
+    get.add_argument("template", metavar="TEMPLATE", nargs="?",
+                     help="Jinja template rendered with `state` bound to the value")
+
+    rm = commands.add_parser("rm", parents=[common], help="delete state items")
+    rm.add_argument("state_ids", metavar="ID", nargs="+")
+
+    local = commands.add_parser("local", help="the embedded local AWS")
+    local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
+    up = local_commands.add_parser("up", parents=[common], help="run it until Ctrl-C")
+    up.add_argument("--port", type=int, default=4566, help="port on 127.0.0.1 (default 4566)")
+
+    commands.add_parser("demo", help="run the demo scenario on an ephemeral local AWS")
+    return parser
+
+
+def parse_params(params: Sequence[str]) -> dict[str, str]:
+    """``-p KEY=VALUE`` pairs as a JSON object of strings."""
+    result: dict[str, str] = {}
+    for param in params:
+        key, sep, value = param.partition("=")
+        if not sep or not key:
+            raise UsageError(f"-p {param!r}: expected KEY=VALUE")
+        result[key] = value
+    return result
+
+
+def parse_value(text: str) -> Any:
+    """``-v VALUE``: JSON when it parses as JSON, else the string itself."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _connection(args: argparse.Namespace) -> dict[str, Any]:
+    from lava_state.aws import get_session  # noqa: PLC0415
+
+    session = get_session(profile=args.profile, region=args.region) if args.profile else None
+    return {
+        "realm": args.realm,
+        "session": session,
+        "endpoint_url": args.endpoint_url or os.environ.get(ENV_ENDPOINT_URL) or None,
+        "region": args.region,
+    }
+
+
+def cmd_put(args: argparse.Namespace) -> int:
+    from publisher.publisher import StatePublisher  # noqa: PLC0415
+
+    value = parse_params(args.param) if args.param is not None else parse_value(args.value)
+    label = args.publisher or os.environ.get(ENV_JOB_ID) or PUBLISHER_CLI
+    publisher = StatePublisher(**_connection(args), publisher=label)
+    publisher.put(args.state_id, value, type=args.type, ttl=args.ttl, kms_key=args.kms_key)
+    return 0
+
+
+def item_as_json(item: StateItem, *, reveal: bool) -> dict[str, Any]:
+    """An item for printing; a secure value is masked unless ``reveal``."""
+    return {
+        "state_id": item.state_id,
+        "type": item.type.value,
+        "value": item.value if reveal or item.type is not StateType.SECURE else SECRET_MASK,
+        "version": item.version,
+        "timestamp": item.timestamp.isoformat() if item.timestamp else None,
+        "ttl": item.ttl,
+        "expires_at": item.expires_at.isoformat() if item.expires_at else None,
+        "publisher": item.publisher,
+    }
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    from consumer_sdk.client import StateClient  # noqa: PLC0415
+
+    client = StateClient(**_connection(args))
+    secure_needed = not args.json or args.decrypt or args.template is not None
+    item = client.get(args.state_id, decrypt=secure_needed)
+    if item is None:
+        if args.ignore_missing:
+            return 0
+        raise StateNotFound(args.state_id, client.realm)
+    if args.json:
+        print(to_json(item_as_json(item, reveal=args.decrypt), indent=2))
+    elif args.template is not None:
+        print(render_template(args.template, item.value))
+    elif isinstance(item.value, str):
+        print(item.value)
+    else:
+        print(to_json(item.value))
+    return 0
+
+
+def render_template(template: str, value: Any) -> str:
+    """Render a Jinja template (sandboxed) with ``state`` bound to ``value``."""
+    from jinja2 import StrictUndefined, TemplateError  # noqa: PLC0415
+    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415
+
+    from lava_state.errors import InvalidInput  # noqa: PLC0415
+
+    try:
+        env = SandboxedEnvironment(undefined=StrictUndefined)
+        return env.from_string(template).render(state=value)
+    except TemplateError as exc:
+        raise InvalidInput(f"cannot render template {template!r}: {exc}") from None
+
+
+def cmd_rm(args: argparse.Namespace) -> int:
+    from publisher.publisher import StatePublisher  # noqa: PLC0415
+
+    publisher = StatePublisher(**_connection(args))
+    for state_id in args.state_ids:
+        publisher.delete(state_id)
+    return 0
+
+
+def cmd_local_up(args: argparse.Namespace) -> int:
+    import threading  # noqa: PLC0415
+
+    from lava_state.local import local_aws  # noqa: PLC0415
+
+    realm = args.realm or os.environ.get(ENV_REALM) or "dev"
+    with local_aws(realm, port=args.port) as aws:
+        for key, value in {**aws.env(), ENV_REALM: realm}.items():
+            print(f"export {key}={value}")
+        print(f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it", flush=True)
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            print("# stopped", file=sys.stderr)
+    return 0
+
+
+def cmd_demo(_: argparse.Namespace) -> int:
+    from lava_state.demo import run_demo  # noqa: PLC0415
+
+    return run_demo()
+
+
+_COMMANDS = {"put": cmd_put, "get": cmd_get, "rm": cmd_rm, "demo": cmd_demo}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler = cmd_local_up if args.command == "local" else _COMMANDS[args.command]
+    try:
+        return handler(args)
+    except UsageError as exc:
+        parser.error(str(exc))
+    except LavaStateError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Names and limits shared by every part of lava-state.
+
+Environment variable names live here and only here; they are read by the CLI,
+the Lambda handler and :meth:`lava_state.settings.Settings.from_env`.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# Environment variables.
+ENV_REALM: Final = "LAVA_REALM"
+ENV_STATE_TTL: Final = "LAVA_STATE_TTL"
+ENV_STATE_MAX_TTL: Final = "LAVA_STATE_MAX_TTL"
+ENV_ITEM_FORMAT: Final = "LAVA_STATE_ITEM_FORMAT"
+ENV_JOB_ID: Final = "LAVA_JOB_ID"
+ENV_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
+ENV_ACCOUNT_ID_ENDPOINT_MODE: Final = "AWS_ACCOUNT_ID_ENDPOINT_MODE"
+
+# Defaults (lava 8.x realm defaults).
+DEFAULT_TTL: Final = "7d"
+DEFAULT_MAX_TTL: Final = "366d"
+PUBLISHER_CLI: Final = "lava-state CLI"
+PUBLISHER_API: Final = "lava-state API"
+
+# The item: attribute names as lava 8.x writes them, plus our `version`.
+ATTR_STATE_ID: Final = "state_id"
+ATTR_TYPE: Final = "type"
+ATTR_VALUE: Final = "value"
+ATTR_TIMESTAMP: Final = "timestamp"
+ATTR_TTL: Final = "ttl"
+ATTR_PUBLISHER: Final = "publisher"
+ATTR_VERSION: Final = "version"
+LAVA8_ATTRIBUTES: Final = frozenset(
+    {ATTR_STATE_ID, ATTR_TYPE, ATTR_VALUE, ATTR_TIMESTAMP, ATTR_TTL, ATTR_PUBLISHER}
+)
+
+# AWS limits that shape validation (checked before any call).
+MAX_STATE_ID_BYTES: Final = 1024  # DynamoDB partition key limit is 2048; lava-state's rule.
+MAX_ITEM_BYTES: Final = 400 * 1024  # DynamoDB item size limit.
+KMS_MAX_PLAINTEXT_BYTES: Final = 4096  # KMS Encrypt plaintext limit.
+RESERVED_PREFIX: Final = "lava"  # lava reserves ids starting with it, case-insensitively.
+
+# Retry policy: botocore owns throttling and transient HTTP errors; tenacity
+# owns the application-level retries listed where they are used.
+BOTOCORE_MAX_ATTEMPTS: Final = 5
+APP_RETRY_MAX_ATTEMPTS: Final = 5
+APP_RETRY_MAX_WAIT_S: Final = 2.0

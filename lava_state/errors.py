@@ -1,0 +1,136 @@
+"""The exceptions raised by lava-state.
+
+Every error lava-state raises derives from :class:`LavaStateError`::
+
+    LavaStateError
+    ├── ConfigurationError           missing realm, bad setting, no region/credentials
+    ├── InvalidInput (also ValueError)
+    │   ├── InvalidStateId
+    │   │   └── ReservedStateId      ids starting with "lava" cannot be posted
+    │   ├── UnknownStateType         "No such state type", as lava says
+    │   ├── InvalidStateValue
+    │   │   └── StateValueTooLarge   over the DynamoDB item or KMS plaintext limit
+    │   └── InvalidTTL
+    ├── StateNotFound (also KeyError) absent or expired
+    ├── CorruptStateItem             a stored item that cannot be decoded
+    ├── VersionConflict              a conditional write lost; carries .current
+    ├── UnsupportedInItemFormat      a version feature asked for in lava8 format
+    ├── EncryptionError              KMS refused to encrypt or decrypt
+    └── AwsError                     any other AWS failure; carries .aws_code
+        ├── AwsUnavailable           throttled, unreachable or 5xx after retries
+        ├── AccessDenied
+        └── TableNotFound
+
+AWS ``ClientError``\\ s are translated in one place,
+:func:`lava_state.aws.translate_client_error`, which chains the original.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from lava_state.item import StateItem
+
+
+class LavaStateError(Exception):
+    """Root of every lava-state error."""
+
+
+class ConfigurationError(LavaStateError):
+    """A required setting is missing or invalid."""
+
+
+class InvalidInput(LavaStateError, ValueError):
+    """An argument was rejected before any AWS call; nothing was written."""
+
+
+class InvalidStateId(InvalidInput):
+    """The state_id is not a non-empty string of at most 1024 UTF-8 bytes."""
+
+
+class ReservedStateId(InvalidStateId):
+    """The state_id starts with the reserved prefix ``lava``."""
+
+
+class UnknownStateType(InvalidInput):
+    """The state type is not one of json, raw, secure."""
+
+
+class InvalidStateValue(InvalidInput):
+    """The value cannot be stored with the requested type."""
+
+
+class StateValueTooLarge(InvalidStateValue):
+    """The encoded value exceeds a storage limit."""
+
+
+class InvalidTTL(InvalidInput):
+    """The TTL is unparsable, not positive, or over the realm maximum."""
+
+
+class StateNotFound(LavaStateError, KeyError):
+    """No unexpired item exists for the state_id.
+
+    Also a ``KeyError``: lava's ``LavaStateItem.get`` raised ``KeyError`` for a
+    missing item, and callers written for it keep working.
+    """
+
+    def __init__(self, state_id: str, realm: str) -> None:
+        super().__init__(f"state item {state_id!r} not found in realm {realm!r} (absent or expired)")
+        self.state_id = state_id
+        self.realm = realm
+
+    def __str__(self) -> str:
+        # KeyError.__str__ would repr() the message.
+        return str(self.args[0])
+
+
+class CorruptStateItem(LavaStateError):
+    """A stored item exists but cannot be decoded."""
+
+    def __init__(self, state_id: str, reason: str) -> None:
+        super().__init__(f"state item {state_id!r} cannot be read: {reason}")
+        self.state_id = state_id
+
+
+class VersionConflict(LavaStateError):
+    """A conditional write found another version; ``current`` is what is stored."""
+
+    def __init__(self, state_id: str, message: str, *, current: StateItem | None) -> None:
+        super().__init__(message)
+        self.state_id = state_id
+        self.current = current
+
+
+class UnsupportedInItemFormat(LavaStateError):
+    """The feature needs the ``version`` attribute, which the lava8 format omits."""
+
+
+class EncryptionError(LavaStateError):
+    """KMS could not encrypt or decrypt a secure value."""
+
+    def __init__(self, message: str, *, aws_code: str | None = None) -> None:
+        super().__init__(message)
+        self.aws_code = aws_code
+
+
+class AwsError(LavaStateError):
+    """An AWS call failed; ``aws_code`` is the AWS error code, if any."""
+
+    def __init__(self, message: str, *, aws_code: str | None = None, operation: str = "") -> None:
+        super().__init__(message)
+        self.aws_code = aws_code
+        self.operation = operation
+
+
+class AwsUnavailable(AwsError):
+    """AWS throttled, timed out or failed after the bounded retries."""
+
+
+class AccessDenied(AwsError):
+    """The credentials in use are not allowed to make the call."""
+
+
+class TableNotFound(AwsError):
+    """The realm's state table does not exist."""

@@ -1,0 +1,196 @@
+"""The embedded local AWS: moto's server in this process, plus what moto lacks.
+
+Used by ``lava-state local up``, ``lava-state demo``, the test suite and the
+benchmarks (one implementation for all). Requires the ``local`` extra.
+
+moto loses conditional updates and repeats stream sequence numbers under
+concurrent writers, so every request to it is serialised by one lock; SQS
+long polls (ReceiveMessage with a wait) stay outside the lock so that a
+waiting consumer does not stall every writer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+
+from lava_state.constants import ATTR_STATE_ID, ATTR_TTL, ENV_ACCOUNT_ID_ENDPOINT_MODE, ENV_ENDPOINT_URL
+from lava_state.naming import kms_alias, table_name
+
+if TYPE_CHECKING:
+    from werkzeug.serving import BaseWSGIServer
+
+LOG = logging.getLogger(__name__)
+
+LOCAL_REGION = "us-east-1"
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105
+
+WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+
+
+class _SerialisedApp:
+    """WSGI middleware running one request at a time, except SQS long polls."""
+
+    def __init__(self, app: WsgiApp) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if _is_long_poll(environ):
+            return self._app(environ, start_response)
+        with self._lock:
+            # Materialise the body inside the lock: the response may be lazy.
+            return [b"".join(self._app(environ, start_response))]
+
+
+def _is_long_poll(environ: dict[str, Any]) -> bool:
+    return str(environ.get("HTTP_X_AMZ_TARGET", "")).endswith(".ReceiveMessage")
+
+
+class LocalAws:
+    """moto's threaded server on 127.0.0.1, as a context manager.
+
+    >>> with LocalAws() as aws:
+    ...     aws.provision_realm("dev")
+    ...     os.environ.update(aws.env())
+    """
+
+    def __init__(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
+        self._host = host
+        self._port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self._session: boto3.session.Session | None = None
+
+    def start(self) -> LocalAws:
+        """Start the server (port 0 picks a free port)."""
+        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - moto only when local
+            DomainDispatcherApplication,
+            MotoRequestHandler,
+            create_backend_app,
+        )
+        from werkzeug.serving import make_server  # noqa: PLC0415
+
+        class QuietHandler(MotoRequestHandler):
+            def log_request(self, *args: Any, **kwargs: Any) -> None:
+                """One line per request would drown the demo's output."""
+
+        app = _SerialisedApp(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._host, self._port, app, threaded=True, request_handler=QuietHandler
+        )
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="lava-state-local-aws", daemon=True
+        )
+        self._thread.start()
+        LOG.info("embedded AWS listening on %s", self.endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        """Stop the server; moto keeps nothing across restarts."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+        self._server = self._thread = None
+
+    def __enter__(self) -> LocalAws:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def endpoint_url(self) -> str:
+        """The server's URL."""
+        if self._server is None:
+            raise RuntimeError("the local AWS is not running: call start() first")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point boto3 (and the CLI) at this server."""
+        return {
+            ENV_ENDPOINT_URL: self.endpoint_url,
+            "AWS_DEFAULT_REGION": LOCAL_REGION,
+            # Newer botocore sends DynamoDB (Streams) calls to account-specific
+            # hosts, which moto does not serve.
+            ENV_ACCOUNT_ID_ENDPOINT_MODE: "disabled",
+            **LOCAL_CREDENTIALS,
+        }
+
+    def session(self) -> boto3.session.Session:
+        """A boto3 session with the local credentials and region."""
+        if self._session is None:
+            self._session = boto3.session.Session(
+                aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+                region_name=LOCAL_REGION,
+            )
+        return self._session
+
+    def client(self, service: str) -> Any:
+        """A plain client for ``service`` on this server."""
+        return self.session().client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            config=Config(account_id_endpoint_mode="disabled"),
+        )
+
+    def provision_realm(self, realm: str) -> str:
+        """Create the realm's state table (TTL on, NEW_AND_OLD_IMAGES stream) and KMS key.
+
+        Returns the KMS key id. Idempotent for the table and alias.
+        """
+        dynamodb = self.client("dynamodb")
+        table = table_name(realm)
+        try:
+            dynamodb.create_table(
+                TableName=table,
+                AttributeDefinitions=[{"AttributeName": ATTR_STATE_ID, "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": ATTR_STATE_ID, "KeyType": "HASH"}],
+                BillingMode="PAY_PER_REQUEST",
+                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            )
+            dynamodb.update_time_to_live(
+                TableName=table,
+                TimeToLiveSpecification={"Enabled": True, "AttributeName": ATTR_TTL},
+            )
+        except dynamodb.exceptions.ResourceInUseException:
+            pass
+        kms = self.client("kms")
+        alias = kms_alias(realm)
+        for existing in kms.list_aliases()["Aliases"]:
+            if existing["AliasName"] == alias:
+                return str(existing["TargetKeyId"])
+        key_id = str(kms.create_key(Description=f"lava-state realm {realm}")["KeyMetadata"]["KeyId"])
+        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+        return key_id
+
+
+@contextmanager
+def local_aws(*realms: str, port: int = 0, set_env: bool = False) -> Iterator[LocalAws]:
+    """Run a LocalAws with ``realms`` provisioned; ``set_env`` exports its env meanwhile."""
+    with LocalAws(port=port) as aws:
+        for realm in realms:
+            aws.provision_realm(realm)
+        saved = {k: os.environ.get(k) for k in aws.env()}
+        if set_env:
+            os.environ.update(aws.env())
+        try:
+            yield aws
+        finally:
+            if set_env:
+                for key, value in saved.items():
+                    if value is None:
+                        os.environ.pop(key, None)
+                    else:
+                        os.environ[key] = value

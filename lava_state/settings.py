@@ -1,0 +1,92 @@
+"""Configuration: explicit arguments win, then the environment, then defaults.
+
+:meth:`Settings.from_env` is the one constructor that reads the environment
+outside the CLI and the Lambda handler.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Any
+
+from lava_state.constants import (
+    DEFAULT_MAX_TTL,
+    DEFAULT_TTL,
+    ENV_ITEM_FORMAT,
+    ENV_JOB_ID,
+    ENV_REALM,
+    ENV_STATE_MAX_TTL,
+    ENV_STATE_TTL,
+)
+from lava_state.errors import ConfigurationError
+from lava_state.naming import validate_realm
+from lava_state.ttl import Duration, parse_duration
+
+
+class ItemFormat(StrEnum):
+    """Which attributes a write stores.
+
+    ``lava-state`` adds ``version`` (needed by compare-and-set and ordering);
+    ``lava8`` writes exactly lava 8.x's attributes, which lava 8.x workers
+    require (their reader rejects unknown attributes), at the cost of every
+    version-dependent feature.
+    """
+
+    LAVA_STATE = "lava-state"
+    LAVA8 = "lava8"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Resolved configuration of one realm's state store."""
+
+    realm: str | None = None
+    default_ttl: Duration = DEFAULT_TTL
+    max_ttl: Duration = DEFAULT_MAX_TTL
+    item_format: ItemFormat = ItemFormat.LAVA_STATE
+    job_id: str | None = None
+
+    def __post_init__(self) -> None:
+        parse_duration(self.default_ttl, what="default TTL")
+        parse_duration(self.max_ttl, what="maximum TTL")
+        if not isinstance(self.item_format, ItemFormat):
+            object.__setattr__(self, "item_format", parse_item_format(self.item_format))
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+        """Settings from ``LAVA_*`` variables; keyword arguments that are not None win.
+
+        Raises:
+            InvalidTTL: LAVA_STATE_TTL or LAVA_STATE_MAX_TTL is not a valid duration.
+            ConfigurationError: LAVA_STATE_ITEM_FORMAT is not lava-state or lava8.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {
+            "realm": env.get(ENV_REALM) or None,
+            "default_ttl": env.get(ENV_STATE_TTL) or DEFAULT_TTL,
+            "max_ttl": env.get(ENV_STATE_MAX_TTL) or DEFAULT_MAX_TTL,
+            "item_format": parse_item_format(env.get(ENV_ITEM_FORMAT) or ItemFormat.LAVA_STATE),
+            "job_id": env.get(ENV_JOB_ID) or None,
+        }
+        for name, setting in ((ENV_STATE_TTL, "default_ttl"), (ENV_STATE_MAX_TTL, "max_ttl")):
+            parse_duration(values[setting], what=name)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def with_realm(self, realm: str | None) -> Settings:
+        """These settings for ``realm`` (when given), which must then be set."""
+        return replace(self, realm=validate_realm(realm if realm is not None else self.realm))
+
+
+def parse_item_format(value: object) -> ItemFormat:
+    """Parse an item format name, or raise a ConfigurationError listing the choices."""
+    try:
+        return ItemFormat(value)
+    except ValueError:
+        choices = ", ".join(f.value for f in ItemFormat)
+        raise ConfigurationError(
+            f"item format {value!r} is not known: use one of {choices} ({ENV_ITEM_FORMAT})"
+        ) from None

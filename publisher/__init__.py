@@ -1,0 +1,8 @@
+"""Writing state: ``LavaStateItem`` (lava's API) and ``StatePublisher``."""
+
+from __future__ import annotations
+
+from publisher.item import LavaStateItem
+from publisher.publisher import StatePublisher
+
+__all__ = ["LavaStateItem", "StatePublisher"]

@@ -1,0 +1,170 @@
+"""``LavaStateItem``: the lava 8.x state API, on top of :class:`StatePublisher`."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from lava_state.errors import StateNotFound
+from lava_state.item import SECRET_MASK, StateItem, StateType
+from lava_state.naming import validate_posted_state_id, validate_realm
+from lava_state.settings import Settings
+from lava_state.ttl import Duration, ttl_seconds
+
+from publisher.publisher import StatePublisher
+
+if TYPE_CHECKING:
+    import boto3
+
+
+class LavaStateItem:
+    """A state item, with lava's API: ``new()`` / ``put()`` / ``get()`` / ``rm()``.
+
+    Build one with :meth:`new` (to post) or :meth:`get` (to read). ``ttl`` is the
+    time to live in seconds, as in lava; ``expires_at`` is when it expires.
+    """
+
+    def __init__(
+        self,
+        state_id: str,
+        realm: str,
+        value: Any,
+        *,
+        state_type: StateType,
+        ttl: int,
+        publisher: str | None = None,
+        kms_key: str | None = None,
+        aws_session: boto3.session.Session | None = None,
+        timestamp: datetime | None = None,
+        version: int = 0,
+        expires_at: datetime | None = None,
+    ) -> None:
+        """Use :meth:`new` or :meth:`get` rather than the constructor."""
+        self.state_id = state_id
+        self.realm = realm
+        self.value = value
+        self.type = state_type
+        self.ttl = ttl
+        self.publisher = publisher
+        self.kms_key = kms_key
+        self.aws_session = aws_session
+        self.timestamp = timestamp
+        self.version = version
+        self.expires_at = expires_at
+
+    @property
+    def state_type(self) -> str:
+        """The type's name (lava's attribute name)."""
+        return self.type.value
+
+    @classmethod
+    def new(
+        cls,
+        state_type: str | None,
+        state_id: str,
+        realm: str,
+        value: Any,
+        ttl: Duration | None = None,
+        publisher: str | None = None,
+        kms_key: str | None = None,
+        aws_session: boto3.session.Session | None = None,
+    ) -> LavaStateItem:
+        """A new state item, not yet stored (call :meth:`put`).
+
+        ``state_type`` None means json, as in lava. The publisher defaults to
+        LAVA_JOB_ID, else "lava-state API"; the TTL to LAVA_STATE_TTL, else 7d.
+
+        Raises:
+            UnknownStateType: "<type>: No such state type".
+            InvalidStateId, ReservedStateId: the id cannot be posted.
+            InvalidTTL: the TTL is invalid or over the maximum.
+            ConfigurationError: no realm.
+        """
+        parsed_type = StateType.parse(state_type or StateType.JSON)
+        validate_posted_state_id(state_id)
+        validate_realm(realm)
+        settings = Settings.from_env()
+        return cls(
+            state_id,
+            realm,
+            value,
+            state_type=parsed_type,
+            ttl=ttl_seconds(ttl, default=settings.default_ttl, maximum=settings.max_ttl),
+            publisher=publisher,
+            kms_key=kms_key,
+            aws_session=aws_session,
+        )
+
+    def put(self) -> None:
+        """Store the item (its current ``value``); sets ``timestamp`` and ``version``.
+
+        Raises:
+            InvalidStateValue, StateValueTooLarge: the value cannot be stored (nothing written).
+            EncryptionError, AwsError: the write failed.
+        """
+        stored = StatePublisher(self.realm, session=self.aws_session, publisher=self.publisher).put(
+            self.state_id, self.value, type=self.type, ttl=self.ttl, kms_key=self.kms_key
+        )
+        self.publisher = stored.publisher
+        self.timestamp = stored.timestamp
+        self.version = stored.version
+        self.expires_at = stored.expires_at
+
+    @classmethod
+    def get(
+        cls, state_id: str, realm: str, aws_session: boto3.session.Session | None = None
+    ) -> LavaStateItem:
+        """Read an item (strongly consistent).
+
+        Raises:
+            StateNotFound: absent or expired (also a KeyError, as lava raised).
+            CorruptStateItem: the stored item cannot be decoded.
+            EncryptionError, AwsError: the read failed.
+        """
+        from consumer_sdk.client import StateClient  # noqa: PLC0415 - reads live in the consumer SDK
+
+        item = StateClient(realm, session=aws_session).get(state_id)
+        if item is None:
+            raise StateNotFound(state_id, realm)
+        return cls.from_state_item(item, realm=realm, aws_session=aws_session)
+
+    @classmethod
+    def from_state_item(
+        cls, item: StateItem, *, realm: str, aws_session: boto3.session.Session | None = None
+    ) -> LavaStateItem:
+        """Wrap a :class:`StateItem` read by the consumer SDK."""
+        remaining = max(0, (item.ttl or 0) - int(time.time()))
+        return cls(
+            item.state_id,
+            realm,
+            item.value,
+            state_type=item.type,
+            ttl=remaining,
+            publisher=item.publisher,
+            aws_session=aws_session,
+            timestamp=item.timestamp,
+            version=item.version,
+            expires_at=item.expires_at,
+        )
+
+    @classmethod
+    def rm(cls, state_id: str, realm: str, aws_session: boto3.session.Session | None = None) -> None:
+        """Delete an item (absent is fine).
+
+        Raises:
+            InvalidStateId, ReservedStateId: bad id.
+            AwsError: the delete failed.
+        """
+        StatePublisher(realm, session=aws_session).delete(state_id)
+
+    def __str__(self) -> str:
+        value = SECRET_MASK if self.type is StateType.SECURE else repr(self.value)
+        timestamp = self.timestamp.astimezone(UTC).isoformat() if self.timestamp else None
+        return (
+            f"{type(self).__name__}(state_id={self.state_id!r}, type={self.type.value!r}, "
+            f"value={value}, publisher={self.publisher!r}, timestamp={timestamp}, "
+            f"version={self.version})"
+        )
+
+    __repr__ = __str__
