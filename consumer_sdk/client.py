@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
+
     from lava_state.settings import Settings
 
 _MISSING: Any = object()

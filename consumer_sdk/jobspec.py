@@ -12,10 +12,9 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+from consumer_sdk.client import StateClient
 from lava_state.errors import InvalidInput
 from lava_state.naming import validate_state_id
-
-from consumer_sdk.client import StateClient
 
 
 class TemplateError(InvalidInput):
@@ -55,8 +54,9 @@ def expand_job_spec(
     spec["state"] = resolved
     if not render:
         return spec
-    from jinja2 import StrictUndefined, TemplateError as JinjaError, Undefined  # noqa: PLC0415
-    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415
+    from jinja2 import StrictUndefined, Undefined
+    from jinja2 import TemplateError as JinjaError
+    from jinja2.sandbox import SandboxedEnvironment
 
     env = SandboxedEnvironment(undefined=StrictUndefined if strict else Undefined)
     context = {**(extra_context or {}), "job": spec, "state": resolved}

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
@@ -44,6 +43,8 @@ from lava_state.errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tenacity import Retrying
 
 LOG = logging.getLogger(__name__)
@@ -67,7 +68,12 @@ _THROTTLING_CODES = frozenset(
     }
 )
 _ACCESS_CODES = frozenset(
-    {"AccessDeniedException", "AccessDenied", "UnrecognizedClientException", "ExpiredTokenException"}
+    {
+        "AccessDeniedException",
+        "AccessDenied",
+        "UnrecognizedClientException",
+        "ExpiredTokenException",
+    }
 )
 _KMS_CODES = frozenset(
     {
@@ -89,9 +95,9 @@ _CONFIG = Config(
 
 _lock = threading.Lock()
 _default_sessions: dict[tuple[str | None, str | None], boto3.session.Session] = {}
-_clients: weakref.WeakKeyDictionary[boto3.session.Session, dict[tuple[str, str | None, str | None], Any]] = (
-    weakref.WeakKeyDictionary()
-)
+_clients: weakref.WeakKeyDictionary[
+    boto3.session.Session, dict[tuple[str, str | None, str | None], Any]
+] = weakref.WeakKeyDictionary()
 
 
 def botocore_config() -> Config:
@@ -169,7 +175,7 @@ def app_retrying(
     max_wait: float = APP_RETRY_MAX_WAIT_S,
 ) -> Retrying:
     """A bounded, jittered tenacity policy for application-level retries."""
-    from tenacity import (  # noqa: PLC0415 - only paid for when a retry happens
+    from tenacity import (
         Retrying,
         retry_if_exception,
         stop_after_attempt,
@@ -216,7 +222,9 @@ def translate_client_error(exc: BaseException, *, what: str) -> LavaStateError:
         operation = str(getattr(exc, "operation_name", ""))
         detail = f"cannot {what}: {code}: {message}"
         if code == "ConditionalCheckFailedException":
-            return VersionConflict("", f"cannot {what}: the condition on the item failed", current=None)
+            return VersionConflict(
+                "", f"cannot {what}: the condition on the item failed", current=None
+            )
         if code == "ResourceNotFoundException" and "table" in message.lower():
             return TableNotFound(
                 f"cannot {what}: the table does not exist (create it with `lava-state local up` "
@@ -237,7 +245,9 @@ def translate_client_error(exc: BaseException, *, what: str) -> LavaStateError:
             "`lava-state local up` and export what it prints)"
         )
     if isinstance(exc, NoRegionError):
-        return ConfigurationError(f"cannot {what}: no AWS region configured (set AWS_DEFAULT_REGION)")
+        return ConfigurationError(
+            f"cannot {what}: no AWS region configured (set AWS_DEFAULT_REGION)"
+        )
     if isinstance(exc, ConnectionError | HTTPClientError):
         return AwsUnavailable(f"cannot {what}: AWS could not be reached: {exc}")
     return AwsError(f"cannot {what}: {exc}")

@@ -11,13 +11,15 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Sequence
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lava_state.constants import ENV_ENDPOINT_URL, ENV_JOB_ID, ENV_REALM, PUBLISHER_CLI
 from lava_state.errors import LavaStateError, StateNotFound
 from lava_state.item import SECRET_MASK, StateItem, StateType
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
 
 PROG = "lava-state"
 
@@ -43,7 +45,9 @@ def to_json(value: Any, **kwargs: Any) -> str:
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
-    parser.add_argument("-r", "--realm", default=default, help=f"lava realm (default: ${ENV_REALM})")
+    parser.add_argument(
+        "-r", "--realm", default=default, help=f"lava realm (default: ${ENV_REALM})"
+    )
     parser.add_argument("--profile", default=default, help="AWS profile to use")
     parser.add_argument(
         "--endpoint-url", default=default, help=f"AWS endpoint URL (default: ${ENV_ENDPOINT_URL})"
@@ -63,7 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("state_id", metavar="ID")
     source = put.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "-p", "--param", action="append", metavar="KEY=VALUE",
+        "-p",
+        "--param",
+        action="append",
+        metavar="KEY=VALUE",
         help="add KEY to a JSON object of strings (repeatable)",
     )
     source.add_argument(
@@ -71,18 +78,31 @@ def build_parser() -> argparse.ArgumentParser:
     )
     put.add_argument("--type", default="json", help="json (default), raw or secure")
     put.add_argument("--ttl", help="time to live, e.g. 90, 30m, 2d, 1w (default: 7d)")
-    put.add_argument("--publisher", help="publisher label (default: $LAVA_JOB_ID or 'lava-state CLI')")
+    put.add_argument(
+        "--publisher", help="publisher label (default: $LAVA_JOB_ID or 'lava-state CLI')"
+    )
     put.add_argument("--kms-key", help="KMS key ARN or alias/... for secure items")
 
     get = commands.add_parser("get", parents=[common], help="print a state item's value")
-    get.add_argument("-i", "--ignore-missing", action="store_true",
-                     help="print nothing and exit 0 when the item is absent")
+    get.add_argument(
+        "-i",
+        "--ignore-missing",
+        action="store_true",
+        help="print nothing and exit 0 when the item is absent",
+    )
     get.add_argument("--json", action="store_true", help="print the whole item as JSON")
-    get.add_argument("--decrypt", action="store_true",
-                     help="with --json, show secure values instead of masking them")
+    get.add_argument(
+        "--decrypt",
+        action="store_true",
+        help="with --json, show secure values instead of masking them",
+    )
     get.add_argument("state_id", metavar="ID")
-    get.add_argument("template", metavar="TEMPLATE", nargs="?",
-                     help="Jinja template rendered with `state` bound to the value")
+    get.add_argument(
+        "template",
+        metavar="TEMPLATE",
+        nargs="?",
+        help="Jinja template rendered with `state` bound to the value",
+    )
 
     rm = commands.add_parser("rm", parents=[common], help="delete state items")
     rm.add_argument("state_ids", metavar="ID", nargs="+")
@@ -116,7 +136,7 @@ def parse_value(text: str) -> Any:
 
 
 def _connection(args: argparse.Namespace) -> dict[str, Any]:
-    from lava_state.aws import get_session  # noqa: PLC0415
+    from lava_state.aws import get_session
 
     session = get_session(profile=args.profile, region=args.region) if args.profile else None
     return {
@@ -128,7 +148,7 @@ def _connection(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_put(args: argparse.Namespace) -> int:
-    from publisher.publisher import StatePublisher  # noqa: PLC0415
+    from publisher.publisher import StatePublisher
 
     value = parse_params(args.param) if args.param is not None else parse_value(args.value)
     label = args.publisher or os.environ.get(ENV_JOB_ID) or PUBLISHER_CLI
@@ -152,7 +172,7 @@ def item_as_json(item: StateItem, *, reveal: bool) -> dict[str, Any]:
 
 
 def cmd_get(args: argparse.Namespace) -> int:
-    from consumer_sdk.client import StateClient  # noqa: PLC0415
+    from consumer_sdk.client import StateClient
 
     client = StateClient(**_connection(args))
     secure_needed = not args.json or args.decrypt or args.template is not None
@@ -174,10 +194,10 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 def render_template(template: str, value: Any) -> str:
     """Render a Jinja template (sandboxed) with ``state`` bound to ``value``."""
-    from jinja2 import StrictUndefined, TemplateError  # noqa: PLC0415
-    from jinja2.sandbox import SandboxedEnvironment  # noqa: PLC0415
+    from jinja2 import StrictUndefined, TemplateError
+    from jinja2.sandbox import SandboxedEnvironment
 
-    from lava_state.errors import InvalidInput  # noqa: PLC0415
+    from lava_state.errors import InvalidInput
 
     try:
         env = SandboxedEnvironment(undefined=StrictUndefined)
@@ -187,7 +207,7 @@ def render_template(template: str, value: Any) -> str:
 
 
 def cmd_rm(args: argparse.Namespace) -> int:
-    from publisher.publisher import StatePublisher  # noqa: PLC0415
+    from publisher.publisher import StatePublisher
 
     publisher = StatePublisher(**_connection(args))
     for state_id in args.state_ids:
@@ -196,15 +216,17 @@ def cmd_rm(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    import threading  # noqa: PLC0415
+    import threading
 
-    from lava_state.local import local_aws  # noqa: PLC0415
+    from lava_state.local import local_aws
 
     realm = args.realm or os.environ.get(ENV_REALM) or "dev"
     with local_aws(realm, port=args.port) as aws:
         for key, value in {**aws.env(), ENV_REALM: realm}.items():
             print(f"export {key}={value}")
-        print(f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it", flush=True)
+        print(
+            f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it", flush=True
+        )
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -213,7 +235,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(_: argparse.Namespace) -> int:
-    from lava_state.demo import run_demo  # noqa: PLC0415
+    from lava_state.demo import run_demo
 
     return run_demo()
 

@@ -32,7 +32,7 @@ def encrypt(
     Raises:
         EncryptionError: KMS refused (unknown or disabled key, no access...).
     """
-    kwargs = {"KeyId": key_id, "Plaintext": plaintext}
+    kwargs: dict[str, object] = {"KeyId": key_id, "Plaintext": plaintext}
     if context is not None:
         kwargs["EncryptionContext"] = context
     response = aws.call(

@@ -9,11 +9,14 @@ import sys
 import sysconfig
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lava_state.constants import ENV_JOB_ID, ENV_REALM
 from lava_state.local import local_aws
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 REALM = "demo"
 LINES = 45
@@ -27,8 +30,8 @@ def _shell(payload: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
 
 def run_demo(say: Callable[[str], None] = print) -> int:
     """Run the scenario, printing each step; returns 0 when every step behaved."""
-    from consumer_sdk import StateClient, expand_job_spec  # noqa: PLC0415
-    from publisher import StatePublisher  # noqa: PLC0415
+    from consumer_sdk import StateClient, expand_job_spec
+    from publisher import StatePublisher
 
     with local_aws(REALM) as aws, tempfile.TemporaryDirectory() as tmp:
         say(f"== embedded AWS at {aws.endpoint_url}, realm {REALM!r} (table lava.{REALM}.state)")
@@ -40,9 +43,9 @@ def run_demo(say: Callable[[str], None] = print) -> int:
             ENV_REALM: REALM,
             "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
         }
-        connection = {"session": aws.session(), "endpoint_url": aws.endpoint_url}
-        client = StateClient(REALM, **connection)
-        publisher = StatePublisher(REALM, **connection, publisher="demo")
+        session, endpoint = aws.session(), aws.endpoint_url
+        client = StateClient(REALM, session=session, endpoint_url=endpoint)
+        publisher = StatePublisher(REALM, session=session, endpoint_url=endpoint, publisher="demo")
 
         data = Path(tmp, "data.csv")
         data.write_text("".join(f"row {i}\n" for i in range(LINES)))

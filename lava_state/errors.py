@@ -77,7 +77,9 @@ class StateNotFound(LavaStateError, KeyError):
     """
 
     def __init__(self, state_id: str, realm: str) -> None:
-        super().__init__(f"state item {state_id!r} not found in realm {realm!r} (absent or expired)")
+        super().__init__(
+            f"state item {state_id!r} not found in realm {realm!r} (absent or expired)"
+        )
         self.state_id = state_id
         self.realm = realm
 

@@ -43,8 +43,8 @@ from lava_state.errors import (
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
-AttributeValue = dict[str, Any]
-SECRET_MASK = "********"
+AttributeValue = Mapping[str, Any]
+SECRET_MASK = "********"  # noqa: S105 - the mask, not a secret
 
 _SERIALIZER = TypeSerializer()
 _DESERIALIZER = TypeDeserializer()
@@ -58,7 +58,7 @@ class StateType(StrEnum):
     SECURE = "secure"
 
     @classmethod
-    def parse(cls, state_type: object) -> StateType:
+    def parse(cls, state_type: str) -> StateType:
         """The type named ``state_type``.
 
         Raises:
@@ -175,7 +175,7 @@ def encode_raw(value: Any, *, state_id: str) -> AttributeValue:
         InvalidStateValue: the value cannot be stored natively.
     """
     try:
-        return _SERIALIZER.serialize(_to_dynamodb_native(value, state_id=state_id))
+        return dict(_SERIALIZER.serialize(_to_dynamodb_native(value, state_id=state_id)))
     except (TypeError, ValueError) as exc:
         raise InvalidStateValue(
             f"raw value for state item {state_id!r} cannot be stored in DynamoDB: {exc}"
@@ -246,7 +246,7 @@ def check_item_size(attributes: Mapping[str, AttributeValue], *, state_id: str) 
 
 def _attribute_size(av: AttributeValue) -> int:
     """The size DynamoDB charges for one attribute value (documented item-size rules)."""
-    (kind, val), = av.items()
+    ((kind, val),) = av.items()
     if kind == "S":
         return len(val.encode("utf-8"))
     if kind == "B":
@@ -345,7 +345,7 @@ def _decode_value(
     bound: bool,
 ) -> Any:
     if state_type is StateType.RAW:
-        return _DESERIALIZER.deserialize(av)
+        return _DESERIALIZER.deserialize(av)  # type: ignore[arg-type]
     if state_type is StateType.JSON:
         if "S" not in av:
             raise CorruptStateItem(state_id, "a json item's value must be a string (S)")
@@ -394,4 +394,6 @@ def _timestamp(attributes: Mapping[str, AttributeValue], state_id: str) -> datet
     try:
         return datetime.fromisoformat(av["S"])
     except (KeyError, ValueError):
-        raise CorruptStateItem(state_id, "attribute 'timestamp' is not an ISO 8601 string") from None
+        raise CorruptStateItem(
+            state_id, "attribute 'timestamp' is not an ISO 8601 string"
+        ) from None

@@ -21,7 +21,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
-from lava_state.constants import ATTR_STATE_ID, ATTR_TTL, ENV_ACCOUNT_ID_ENDPOINT_MODE, ENV_ENDPOINT_URL
+from lava_state.constants import (
+    ATTR_STATE_ID,
+    ATTR_TTL,
+    ENV_ACCOUNT_ID_ENDPOINT_MODE,
+    ENV_ENDPOINT_URL,
+)
 from lava_state.naming import kms_alias, table_name
 
 if TYPE_CHECKING:
@@ -30,7 +35,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 LOCAL_REGION = "us-east-1"
-LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}  # noqa: S105
+LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -42,7 +47,9 @@ class _SerialisedApp:
         self._app = app
         self._lock = threading.Lock()
 
-    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    def __call__(
+        self, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Iterable[bytes]:
         if _is_long_poll(environ):
             return self._app(environ, start_response)
         with self._lock:
@@ -71,12 +78,12 @@ class LocalAws:
 
     def start(self) -> LocalAws:
         """Start the server (port 0 picks a free port)."""
-        from moto.moto_server.werkzeug_app import (  # noqa: PLC0415 - moto only when local
+        from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
             create_backend_app,
         )
-        from werkzeug.serving import make_server  # noqa: PLC0415
+        from werkzeug.serving import make_server
 
         class QuietHandler(MotoRequestHandler):
             def log_request(self, *args: Any, **kwargs: Any) -> None:
@@ -171,7 +178,9 @@ class LocalAws:
         for existing in kms.list_aliases()["Aliases"]:
             if existing["AliasName"] == alias:
                 return str(existing["TargetKeyId"])
-        key_id = str(kms.create_key(Description=f"lava-state realm {realm}")["KeyMetadata"]["KeyId"])
+        key_id = str(
+            kms.create_key(Description=f"lava-state realm {realm}")["KeyMetadata"]["KeyId"]
+        )
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
         return key_id
 

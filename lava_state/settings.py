@@ -7,10 +7,9 @@ outside the CLI and the Lambda handler.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lava_state.constants import (
     DEFAULT_MAX_TTL,
@@ -24,6 +23,9 @@ from lava_state.constants import (
 from lava_state.errors import ConfigurationError
 from lava_state.naming import validate_realm
 from lava_state.ttl import Duration, parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 
 class ItemFormat(StrEnum):
@@ -81,7 +83,7 @@ class Settings:
         return replace(self, realm=validate_realm(realm if realm is not None else self.realm))
 
 
-def parse_item_format(value: object) -> ItemFormat:
+def parse_item_format(value: str) -> ItemFormat:
     """Parse an item format name, or raise a ConfigurationError listing the choices."""
     try:
         return ItemFormat(value)

@@ -25,7 +25,7 @@ def parse_duration(duration: Duration, *, what: str = "TTL") -> float:
         InvalidTTL: unparsable, zero, negative, NaN or infinite.
     """
     if isinstance(duration, bool):
-        raise InvalidTTL(f"{what} {duration!r} is not a duration: use e.g. 90, '30m', '2d' or '1w'")
+        raise InvalidTTL(f"{what} {duration!r} is not a duration: use e.g. 90, '30m' or '2d'")
     if isinstance(duration, int | float):
         seconds = float(duration)
     elif isinstance(duration, str):
@@ -38,7 +38,8 @@ def parse_duration(duration: Duration, *, what: str = "TTL") -> float:
         seconds = float(match["num"]) * _UNITS[match["unit"]]
     else:
         raise InvalidTTL(
-            f"{what} must be a number of seconds or a duration string, not {type(duration).__name__}"
+            f"{what} must be a number of seconds or a duration string, "
+            f"not {type(duration).__name__}"
         )
     if not math.isfinite(seconds) or seconds <= 0:
         raise InvalidTTL(f"{what} {duration!r} must be a positive duration")

@@ -11,7 +11,6 @@ from lava_state.item import SECRET_MASK, StateItem, StateType
 from lava_state.naming import validate_posted_state_id, validate_realm
 from lava_state.settings import Settings
 from lava_state.ttl import Duration, ttl_seconds
-
 from publisher.publisher import StatePublisher
 
 if TYPE_CHECKING:
@@ -122,7 +121,7 @@ class LavaStateItem:
             CorruptStateItem: the stored item cannot be decoded.
             EncryptionError, AwsError: the read failed.
         """
-        from consumer_sdk.client import StateClient  # noqa: PLC0415 - reads live in the consumer SDK
+        from consumer_sdk.client import StateClient
 
         item = StateClient(realm, session=aws_session).get(state_id)
         if item is None:
@@ -149,7 +148,9 @@ class LavaStateItem:
         )
 
     @classmethod
-    def rm(cls, state_id: str, realm: str, aws_session: boto3.session.Session | None = None) -> None:
+    def rm(
+        cls, state_id: str, realm: str, aws_session: boto3.session.Session | None = None
+    ) -> None:
         """Delete an item (absent is fine).
 
         Raises:

@@ -88,7 +88,7 @@ class StatePublisher:
         state_id: str,
         value: Any,
         *,
-        type: StateType | str = StateType.JSON,  # noqa: A002 - lava's name for it
+        type: StateType | str = StateType.JSON,
         ttl: Duration | None = None,
         kms_key: str | None = None,
         publisher: str | None = None,
@@ -131,7 +131,9 @@ class StatePublisher:
         check_item_size({**attributes, ATTR_VERSION: {"N": "1"}}, state_id=state_id)
         what = f"put state item {state_id!r} in {self.store.table}"
         if lava8:
-            aws.call(self.store.dynamodb.put_item, what=what, TableName=self.store.table, Item=attributes)
+            aws.call(
+                self.store.dynamodb.put_item, what=what, TableName=self.store.table, Item=attributes
+            )
             version = 0
         else:
             response = aws.call(
@@ -152,7 +154,7 @@ class StatePublisher:
                 },
                 ReturnValues="UPDATED_NEW",
             )
-            version = int(response["Attributes"][ATTR_VERSION]["N"])  # type: ignore[index]
+            version = int(response["Attributes"][ATTR_VERSION]["N"])
         return StateItem(
             state_id=state_id,
             type=state_type,
@@ -180,4 +182,3 @@ class StatePublisher:
 
     def __repr__(self) -> str:
         return f"StatePublisher(realm={self.realm!r}, publisher={self.publisher!r})"
-
