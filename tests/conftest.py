@@ -1,0 +1,84 @@
+"""Shared fixtures: one embedded local AWS per test session, a fresh realm per test."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from consumer_sdk import StateClient
+from lava_state.local import LocalAws
+from lava_state.naming import table_name
+from publisher import StatePublisher
+
+_LAVA_ENV = (
+    "LAVA_REALM",
+    "LAVA_STATE_TTL",
+    "LAVA_STATE_MAX_TTL",
+    "LAVA_STATE_ITEM_FORMAT",
+    "LAVA_JOB_ID",
+)
+
+
+@pytest.fixture(scope="session")
+def local_aws() -> Iterator[LocalAws]:
+    """moto's server in this process, over HTTP, through the real botocore stack."""
+    with LocalAws() as aws:
+        yield aws
+
+
+@pytest.fixture(autouse=True)
+def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point the default boto3 session (and CLI subprocesses) at the local AWS only."""
+    for name in (*_LAVA_ENV, "AWS_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    env = local_aws.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture
+def realm(local_aws: LocalAws) -> str:
+    """A freshly provisioned realm (table with TTL and stream, KMS key and alias)."""
+    name = f"t{uuid.uuid4().hex[:12]}"
+    local_aws.provision_realm(name)
+    return name
+
+
+@pytest.fixture
+def dynamodb(local_aws: LocalAws) -> Any:
+    """A plain DynamoDB client on the local AWS, for checking what is stored."""
+    return local_aws.client("dynamodb")
+
+
+@pytest.fixture
+def stored(dynamodb: Any, realm: str) -> Any:
+    """A function returning every raw item in the realm's table, by state_id."""
+
+    def scan() -> dict[str, dict[str, Any]]:
+        items = dynamodb.scan(TableName=table_name(realm), ConsistentRead=True)["Items"]
+        return {item["state_id"]["S"]: item for item in items}
+
+    return scan
+
+
+@pytest.fixture
+def publisher(local_aws: LocalAws, realm: str) -> StatePublisher:
+    return StatePublisher(
+        realm, session=local_aws.session(), endpoint_url=local_aws.endpoint_url, publisher="tests"
+    )
+
+
+@pytest.fixture
+def client(local_aws: LocalAws, realm: str) -> StateClient:
+    return StateClient(realm, session=local_aws.session(), endpoint_url=local_aws.endpoint_url)
+
+
+@pytest.fixture
+def cli_env(aws_env: dict[str, str], realm: str) -> dict[str, str]:
+    """Environment for running ``lava-state`` as a subprocess against the local AWS."""
+    return {**os.environ, **aws_env, "LAVA_REALM": realm}
