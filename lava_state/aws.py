@@ -206,7 +206,17 @@ def call(fn: Callable[..., T], /, *, what: str, **kwargs: Any) -> T:
             if not is_app_retryable(exc):
                 raise
             LOG.debug("retrying %s after %s", what, error_code(exc))
-        return app_retrying()(fn, **kwargs)
+            first_failure: ClientError | None = exc
+
+        def replay_then_call(**kw: Any) -> T:
+            # tenacity's attempt count and waits start with the failure already seen.
+            nonlocal first_failure
+            if first_failure is not None:
+                failure, first_failure = first_failure, None
+                raise failure
+            return fn(**kw)
+
+        return app_retrying()(replay_then_call, **kwargs)
     except (ClientError, BotoCoreError) as exc:
         raise translate_client_error(exc, what=what) from exc
 
@@ -225,7 +235,8 @@ def translate_client_error(exc: BaseException, *, what: str) -> LavaStateError:
             return VersionConflict(
                 "", f"cannot {what}: the condition on the item failed", current=None
             )
-        if code == "ResourceNotFoundException" and "table" in message.lower():
+        # Of the services lava-state calls, only DynamoDB answers ResourceNotFoundException.
+        if code == "ResourceNotFoundException":
             return TableNotFound(
                 f"cannot {what}: the table does not exist (create it with `lava-state local up` "
                 "locally or deploy the realm's stack)",

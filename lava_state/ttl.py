@@ -13,7 +13,7 @@ from lava_state.errors import InvalidTTL
 
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
 # Units are lower case only, as lava's are: "2D" is an error, not two days.
-_DURATION = re.compile(r"\+?(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[wdhms]?)")
+_DURATION = re.compile(r"(?P<sign>[+-]?)(?P<num>\d+(?:\.\d*)?|\.\d+)\s*(?P<unit>[wdhms]?)")
 
 Duration = str | int | float
 
@@ -35,7 +35,7 @@ def parse_duration(duration: Duration, *, what: str = "TTL") -> float:
                 f"{what} {duration!r} is not a duration: use a number of seconds or a number "
                 "followed by one of the units w, d, h, m, s (lower case), e.g. '30m', '2d', '1w'"
             )
-        seconds = float(match["num"]) * _UNITS[match["unit"]]
+        seconds = float(match["num"]) * _UNITS[match["unit"]] * (-1 if match["sign"] == "-" else 1)
     else:
         raise InvalidTTL(
             f"{what} must be a number of seconds or a duration string, "

@@ -1,0 +1,105 @@
+"""The retry policy and the ClientError translation (Stubber: moto cannot throttle or conflict)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+from botocore.stub import Stubber
+
+from lava_state import aws
+from lava_state.errors import (
+    AccessDenied,
+    AwsError,
+    AwsUnavailable,
+    ConfigurationError,
+    EncryptionError,
+    TableNotFound,
+    VersionConflict,
+)
+
+
+@pytest.fixture
+def stubbed() -> Any:
+    client = boto3.session.Session(
+        aws_access_key_id="x", aws_secret_access_key="x", region_name="us-east-1"
+    ).client("dynamodb", endpoint_url="http://127.0.0.1:9")
+    with Stubber(client) as stub:
+        yield client, stub
+
+
+KEY = {"TableName": "lava.r.state", "Key": {"state_id": {"S": "x"}}}
+
+
+def test_transaction_conflict_is_retried_then_succeeds(stubbed: Any) -> None:
+    client, stub = stubbed
+    stub.add_client_error("delete_item", "TransactionConflictException", expected_params=KEY)
+    stub.add_client_error("delete_item", "TransactionConflictException", expected_params=KEY)
+    stub.add_response("delete_item", {}, expected_params=KEY)
+    aws.call(client.delete_item, what="delete", **KEY)
+    stub.assert_no_pending_responses()
+
+
+def test_app_retries_are_bounded(stubbed: Any) -> None:
+    client, stub = stubbed
+    for _ in range(aws.APP_RETRY_MAX_ATTEMPTS + 1):
+        stub.add_client_error("delete_item", "TransactionConflictException")
+    with pytest.raises(AwsUnavailable) as info:
+        aws.call(client.delete_item, what="delete", **KEY)
+    assert info.value.aws_code == "TransactionConflictException"
+    # Exactly the bounded number of attempts (1 + retries): one response left unused.
+    assert len(stub._queue) == 1
+
+
+@pytest.mark.parametrize(
+    ("code", "error", "message"),
+    [
+        ("ValidationException", AwsError, "bad"),
+        ("ConditionalCheckFailedException", VersionConflict, "condition"),
+        ("ResourceNotFoundException", TableNotFound, "table does not exist"),
+        ("AccessDeniedException", AccessDenied, "AccessDeniedException"),
+        ("ProvisionedThroughputExceededException", AwsUnavailable, "after retries"),
+        ("NotFoundException", EncryptionError, "NotFoundException"),
+    ],
+)
+def test_client_errors_are_translated_once_and_not_retried(
+    stubbed: Any, code: str, error: type[Exception], message: str
+) -> None:
+    client, stub = stubbed
+    stub.add_client_error(
+        "delete_item", code, service_message="bad: Requested table not found", expected_params=KEY
+    )
+    with pytest.raises(error, match=message) as info:
+        aws.call(client.delete_item, what="delete", **KEY)
+    assert isinstance(info.value.__cause__, ClientError)
+    stub.assert_no_pending_responses()  # one call: validation errors and conflicts never retry
+    if isinstance(info.value, AwsError):
+        assert info.value.aws_code == code
+
+
+def test_connection_errors_and_missing_credentials() -> None:
+    assert isinstance(
+        aws.translate_client_error(EndpointConnectionError(endpoint_url="http://x"), what="x"),
+        AwsUnavailable,
+    )
+    from botocore.exceptions import NoCredentialsError
+
+    assert isinstance(
+        aws.translate_client_error(NoCredentialsError(), what="x"), ConfigurationError
+    )
+
+
+def test_clients_are_built_once_per_session_and_reused() -> None:
+    session = boto3.session.Session(region_name="us-east-1")
+    first = aws.get_client("dynamodb", session=session, endpoint_url="http://127.0.0.1:9")
+    again = aws.get_client("dynamodb", session=session, endpoint_url="http://127.0.0.1:9")
+    assert first is again
+    assert aws.get_client("kms", session=session) is not first
+    config = first.meta.config
+    assert config.retries == {"mode": "standard", "total_max_attempts": aws.BOTOCORE_MAX_ATTEMPTS}
+
+
+def test_default_session_is_shared() -> None:
+    assert aws.get_session() is aws.get_session()

@@ -1,0 +1,14 @@
+from __future__ import annotations
+
+from lava_state.demo import LINES, run_demo
+
+
+def test_demo_runs_the_seed_scenario() -> None:
+    lines: list[str] = []
+    assert run_demo(lines.append) == 0
+    output = "\n".join(lines)
+    assert f"The file contained {LINES} lines" in output
+    assert "s3cr3t-value" not in output
+    assert "read: None" in output
+    assert "reserved" in output
+    assert output.endswith("demo passed")

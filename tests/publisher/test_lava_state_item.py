@@ -1,0 +1,206 @@
+"""The seed's API, exactly as lava documents it, on the embedded local AWS."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from consumer_sdk import StateClient
+from lava_state.errors import EncryptionError, StateNotFound, UnknownStateType
+from lava_state.local import LocalAws
+from lava_state.naming import table_name
+from publisher import LavaStateItem, StatePublisher
+
+
+@pytest.fixture
+def session(local_aws: LocalAws) -> Any:
+    return local_aws.session()
+
+
+def test_new_put_get_rm(realm: str, session: Any, stored: Any) -> None:
+    item = LavaStateItem.new("json", "sid", realm, {"lines": "45"}, aws_session=session)
+    assert item.timestamp is None
+    item.put()
+    assert item.version == 1
+    assert isinstance(item.timestamp, datetime)
+    got = LavaStateItem.get("sid", realm, aws_session=session)
+    assert (got.state_id, got.realm, got.type, got.value) == ("sid", realm, "json", {"lines": "45"})
+    assert got.version == 1
+    assert got.publisher == "lava-state API"
+    assert 7 * 86400 - 5 < got.ttl <= 7 * 86400
+    assert got.timestamp == item.timestamp
+    item.value = {"lines": "46"}
+    item.put()
+    assert LavaStateItem.get("sid", realm, aws_session=session).version == 2
+    LavaStateItem.rm("sid", realm, aws_session=session)
+    assert stored() == {}
+    with pytest.raises(StateNotFound, match="'sid' not found") as info:
+        LavaStateItem.get("sid", realm, aws_session=session)
+    assert isinstance(info.value, KeyError)  # lava raised KeyError for a missing item
+
+
+def test_default_session_works(realm: str) -> None:
+    LavaStateItem.new(None, "plain", realm, [1, 2]).put()
+    assert LavaStateItem.get("plain", realm).value == [1, 2]
+
+
+def test_stored_attributes_are_lavas_plus_version(realm: str, session: Any, stored: Any) -> None:
+    LavaStateItem.new(
+        "json", "sid", realm, {"a": 1}, ttl="2h", publisher="me", aws_session=session
+    ).put()
+    raw = stored()["sid"]
+    assert set(raw) == {"state_id", "type", "value", "timestamp", "ttl", "publisher", "version"}
+    assert raw["value"] == {"S": '{"a": 1}'}
+    assert raw["version"] == {"N": "1"}
+    assert abs(int(raw["ttl"]["N"]) - (time.time() + 7200)) < 5
+    stamp = datetime.fromisoformat(raw["timestamp"]["S"])
+    assert stamp.utcoffset() is not None
+    assert stamp.microsecond == 0
+
+
+def test_unknown_type_is_refused_by_new(realm: str) -> None:
+    with pytest.raises(UnknownStateType, match="No such state type"):
+        LavaStateItem.new("blob", "sid", realm, 1)
+
+
+def test_raw_items_are_native(realm: str, session: Any, stored: Any) -> None:
+    LavaStateItem.new(
+        "raw", "r", realm, {"n": 1.25, "s": "x", "l": [True]}, aws_session=session
+    ).put()
+    assert stored()["r"]["value"]["M"]["n"] == {"N": "1.25"}
+    assert LavaStateItem.get("r", realm, aws_session=session).value == {
+        "n": Decimal("1.25"),
+        "s": "x",
+        "l": [True],
+    }
+
+
+def test_secure_round_trip_and_never_shown(realm: str, session: Any, stored: Any) -> None:
+    item = LavaStateItem.new("secure", "tok", realm, {"password": "hunter2"}, aws_session=session)
+    assert "hunter2" not in str(item)
+    assert "state_id='tok'" in repr(item)
+    item.put()
+    raw = stored()["tok"]["value"]
+    assert "B" in raw
+    assert b"hunter2" not in raw["B"]
+    got = LavaStateItem.get("tok", realm, aws_session=session)
+    assert got.value == {"password": "hunter2"}
+    assert "hunter2" not in str(got)
+    assert "hunter2" not in repr(got)
+
+
+def test_secure_ciphertext_copied_to_another_item_does_not_decrypt(
+    realm: str, session: Any, dynamodb: Any, stored: Any
+) -> None:
+    LavaStateItem.new("secure", "a", realm, "secret-a", aws_session=session).put()
+    LavaStateItem.new("secure", "b", realm, "secret-b", aws_session=session).put()
+    copied = stored()["a"]["value"]
+    dynamodb.update_item(
+        TableName=table_name(realm),
+        Key={"state_id": {"S": "b"}},
+        UpdateExpression="SET #v = :v",
+        ExpressionAttributeNames={"#v": "value"},
+        ExpressionAttributeValues={":v": copied},
+    )
+    with pytest.raises(EncryptionError, match="'b'") as info:
+        LavaStateItem.get("b", realm, aws_session=session)
+    assert "secret-a" not in str(info.value)
+
+
+def test_secure_with_explicit_kms_key(local_aws: LocalAws, realm: str, session: Any) -> None:
+    key = local_aws.client("kms").create_key()["KeyMetadata"]["Arn"]
+    LavaStateItem.new("secure", "k", realm, 7, kms_key=key, aws_session=session).put()
+    assert LavaStateItem.get("k", realm, aws_session=session).value == 7
+
+
+def test_lava_written_items_read_fine(local_aws: LocalAws, realm: str, dynamodb: Any) -> None:
+    """Items exactly as lava 8.x writes them: no version, no EncryptionContext."""
+    kms = local_aws.client("kms")
+    blob = kms.encrypt(KeyId=f"alias/lava-{realm}-sys", Plaintext=b'{"pw": "x"}')["CiphertextBlob"]
+    ttl = str(int(time.time()) + 3600)
+    for state_id, type_, value in [
+        ("j", "json", {"S": '{"lines": "45"}'}),
+        ("s", "secure", {"B": blob}),
+        ("r", "raw", {"N": "12"}),
+    ]:
+        dynamodb.put_item(
+            TableName=table_name(realm),
+            Item={
+                "state_id": {"S": state_id},
+                "type": {"S": type_},
+                "value": value,
+                "timestamp": {"S": "2026-11-28T10:00:00.123456+11:00"},
+                "ttl": {"N": ttl},
+            },
+        )
+    session = local_aws.session()
+    assert LavaStateItem.get("j", realm, aws_session=session).value == {"lines": "45"}
+    assert LavaStateItem.get("j", realm, aws_session=session).version == 0
+    assert LavaStateItem.get("s", realm, aws_session=session).value == {"pw": "x"}
+    assert LavaStateItem.get("r", realm, aws_session=session).value == 12
+
+
+def test_expired_item_reads_as_absent(realm: str, session: Any, dynamodb: Any) -> None:
+    dynamodb.put_item(
+        TableName=table_name(realm),
+        Item={
+            "state_id": {"S": "old"},
+            "type": {"S": "json"},
+            "value": {"S": "1"},
+            "timestamp": {"S": "2026-01-01T00:00:00+00:00"},
+            "ttl": {"N": str(int(time.time()) - 1)},
+        },
+    )
+    with pytest.raises(StateNotFound):
+        LavaStateItem.get("old", realm, aws_session=session)
+
+
+def test_publisher_identity_precedence(
+    realm: str, session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    LavaStateItem.new("json", "p1", realm, 1, publisher="explicit", aws_session=session).put()
+    monkeypatch.setenv("LAVA_JOB_ID", "job/42")
+    LavaStateItem.new("json", "p2", realm, 1, aws_session=session).put()
+    monkeypatch.delenv("LAVA_JOB_ID")
+    LavaStateItem.new("json", "p3", realm, 1, aws_session=session).put()
+    publishers = [
+        LavaStateItem.get(s, realm, aws_session=session).publisher for s in ("p1", "p2", "p3")
+    ]
+    assert publishers == ["explicit", "job/42", "lava-state API"]
+
+
+def test_lava8_format_writes_exactly_lavas_attributes(
+    local_aws: LocalAws,
+    realm: str,
+    session: Any,
+    stored: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAVA_STATE_ITEM_FORMAT", "lava8")
+    LavaStateItem.new("json", "j", realm, {"a": 1}, aws_session=session).put()
+    LavaStateItem.new("secure", "s", realm, "pw", aws_session=session).put()
+    items = stored()
+    assert set(items["j"]) == {"state_id", "type", "value", "timestamp", "ttl", "publisher"}
+    # lava decrypts without an EncryptionContext: so must a lava8-format ciphertext.
+    kms = local_aws.client("kms")
+    assert kms.decrypt(CiphertextBlob=items["s"]["value"]["B"])["Plaintext"] == b'"pw"'
+    assert LavaStateItem.get("s", realm, aws_session=session).value == "pw"
+
+
+def test_state_client_get_value_and_decrypt_false(
+    publisher: StatePublisher, client: StateClient
+) -> None:
+    publisher.put("tok", "pw", type="secure")
+    assert client.get_value("tok") == "pw"
+    assert client.get_value("missing", default=3) == 3
+    with pytest.raises(StateNotFound):
+        client.get_value("missing")
+    encrypted = client.get("tok", decrypt=False)
+    assert encrypted is not None
+    assert "pw" not in repr(encrypted.value)
+    assert encrypted.timestamp is not None
+    assert encrypted.timestamp <= datetime.now(UTC)
