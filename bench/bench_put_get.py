@@ -1,0 +1,195 @@
+"""Per-op latency of ``LavaStateItem.put`` / ``.get`` vs raw boto3 on the embedded server.
+
+Measured in one run, interleaved (each subject next to its baseline, round
+after round), so that a noisy shared machine moves both sides alike; medians
+and their ratios are printed. Rows:
+
+* put, lava-state format: one UpdateItem that also bumps ``version``. Its fair
+  baseline is raw boto3 making the same UpdateItem; the ratio against raw
+  ``put_item`` is printed too: moto's UpdateItem expression engine costs about
+  twice its PutItem on the server side (on DynamoDB both are one write).
+* put, lava8 format (``LAVA_STATE_ITEM_FORMAT=lava8``): a PutItem, vs raw ``put_item``.
+* get vs raw ``get_item(ConsistentRead=True)``.
+* lava 8.x's way (a session and resource per call), the reference we beat.
+* CLI start-up: ``lava-state put`` as a process vs a bare boto3 script doing
+  the same call.
+
+    .venv/bin/python bench/bench_put_get.py [--ops N] [--cli-runs N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import boto3
+
+from lava_state.local import local_aws
+from publisher import LavaStateItem
+
+REALM = "bench"
+TABLE = f"lava.{REALM}.state"
+VALUE = {"lines": "45", "file": "s3://bucket/key.csv"}
+UPDATE = (
+    "SET #type = :type, #value = :value, #ts = :ts, #ttl = :ttl, #pub = :pub, "
+    "#ver = if_not_exists(#ver, :zero) + :one"
+)
+NAMES = {
+    "#type": "type",
+    "#value": "value",
+    "#ts": "timestamp",
+    "#ttl": "ttl",
+    "#pub": "publisher",
+    "#ver": "version",
+}
+BARE_SCRIPT = """
+import json, sys, time, boto3
+from datetime import datetime, timezone
+now = datetime.now(timezone.utc).replace(microsecond=0)
+boto3.client("dynamodb").update_item(
+    TableName=sys.argv[1], Key={"state_id": {"S": "bare"}},
+    UpdateExpression=sys.argv[2], ExpressionAttributeNames=json.loads(sys.argv[3]),
+    ExpressionAttributeValues={
+        ":type": {"S": "json"}, ":value": {"S": json.dumps({"lines": "45"})},
+        ":ts": {"S": now.isoformat()}, ":ttl": {"N": str(int(now.timestamp()) + 604800)},
+        ":pub": {"S": "bare"}, ":zero": {"N": "0"}, ":one": {"N": "1"}},
+)
+"""
+
+
+def timed(fn: Callable[[], object]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def attributes() -> dict[str, Any]:
+    now = datetime.now(UTC).replace(microsecond=0)
+    return {
+        "type": {"S": "json"},
+        "value": {"S": json.dumps(VALUE)},
+        "timestamp": {"S": now.isoformat()},
+        "ttl": {"N": str(int(now.timestamp()) + 7 * 86400)},
+        "publisher": {"S": "bench"},
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ops", type=int, default=300, help="operations per side (default 300)")
+    parser.add_argument("--cli-runs", type=int, default=15, help="CLI processes per side")
+    args = parser.parse_args()
+    with local_aws(REALM, set_env=True):
+        raw = boto3.session.Session().client("dynamodb")
+
+        def raw_put() -> object:
+            return raw.put_item(TableName=TABLE, Item={"state_id": {"S": "raw"}, **attributes()})
+
+        def raw_update() -> object:
+            attrs = attributes()
+            values = {
+                f":{k}": attrs[name] for k, name in (("ts", "timestamp"), ("pub", "publisher"))
+            }
+            values |= {f":{name}": attrs[name] for name in ("type", "value", "ttl")}
+            return raw.update_item(
+                TableName=TABLE,
+                Key={"state_id": {"S": "raw-update"}},
+                UpdateExpression=UPDATE,
+                ExpressionAttributeNames=NAMES,
+                ExpressionAttributeValues={**values, ":zero": {"N": "0"}, ":one": {"N": "1"}},
+                ReturnValues="UPDATED_NEW",
+            )
+
+        def put_ours() -> None:
+            LavaStateItem.new("json", "ours", REALM, VALUE).put()
+
+        def put_lava8() -> None:
+            os.environ["LAVA_STATE_ITEM_FORMAT"] = "lava8"
+            try:
+                LavaStateItem.new("json", "ours-lava8", REALM, VALUE).put()
+            finally:
+                del os.environ["LAVA_STATE_ITEM_FORMAT"]
+
+        def get_ours() -> object:
+            return LavaStateItem.get("ours", REALM)
+
+        def get_raw() -> object:
+            return raw.get_item(
+                TableName=TABLE, Key={"state_id": {"S": "raw"}}, ConsistentRead=True
+            )
+
+        def lava_way_put() -> object:
+            """lava 8.x: a new session and resource per item."""
+            table = boto3.Session().resource("dynamodb").Table(TABLE)
+            return table.put_item(Item={"state_id": "lava", "value": json.dumps(VALUE)})
+
+        subjects = {
+            "put": put_ours,
+            "raw_update": raw_update,
+            "raw_put": raw_put,
+            "put_lava8": put_lava8,
+            "get": get_ours,
+            "raw_get": get_raw,
+        }
+        for fn in (*subjects.values(), lava_way_put):
+            for _ in range(20):
+                fn()
+        samples: dict[str, list[float]] = {k: [] for k in subjects}
+        lava_way: list[float] = []
+        for i in range(args.ops):
+            for name, fn in subjects.items():
+                samples[name].append(timed(fn))
+            if i % 4 == 0:  # fewer: it is slow
+                lava_way.append(timed(lava_way_put))
+        med = {k: statistics.median(v) * 1000 for k, v in samples.items()}
+        med["lava_way"] = statistics.median(lava_way) * 1000
+
+        env = {**os.environ, "LAVA_REALM": REALM}
+        ours_cmd = [sys.executable, "-m", "lava_state", "put", "cli", "-p", "lines=45"]
+        bare_cmd = [sys.executable, "-c", BARE_SCRIPT, TABLE, UPDATE, json.dumps(NAMES)]
+        cli: dict[str, list[float]] = {"ours": [], "bare": []}
+        for _ in range(args.cli_runs):
+            for name, cmd in (("ours", ours_cmd), ("bare", bare_cmd)):
+                cli[name].append(timed(lambda c=cmd: subprocess.run(c, env=env, check=True)))
+        cli_med = {k: statistics.median(v) * 1000 for k, v in cli.items()}
+
+    rows = [
+        ("raw boto3 update_item (same expression)", med["raw_update"], None),
+        ("LavaStateItem.new(...).put()", med["put"], med["put"] / med["raw_update"]),
+        ("  ...the same vs raw put_item", med["put"], med["put"] / med["raw_put"]),
+        ("raw boto3 put_item", med["raw_put"], None),
+        (
+            "LavaStateItem put, lava8 format (PutItem)",
+            med["put_lava8"],
+            med["put_lava8"] / med["raw_put"],
+        ),
+        (
+            "lava 8.x way: session+resource per put",
+            med["lava_way"],
+            med["lava_way"] / med["raw_put"],
+        ),
+        ("raw boto3 get_item(ConsistentRead=True)", med["raw_get"], None),
+        ("LavaStateItem.get()", med["get"], med["get"] / med["raw_get"]),
+        ("bare boto3 script, one update_item (process)", cli_med["bare"], None),
+        (
+            "lava-state put sid -p lines=45 (process)",
+            cli_med["ours"],
+            cli_med["ours"] / cli_med["bare"],
+        ),
+    ]
+    print(f"embedded AWS; {args.ops} interleaved ops per side, {args.cli_runs} CLI runs; medians")
+    print(f"{'operation':<48}{'ms/op':>9}{'ratio':>8}")
+    for name, ms, ratio in rows:
+        print(f"{name:<48}{ms:>9.2f}{(f'{ratio:.2f}' if ratio else 'base'):>8}")
+
+
+if __name__ == "__main__":
+    main()
