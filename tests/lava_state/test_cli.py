@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from typing import Any
@@ -145,3 +146,56 @@ def test_global_options_after_the_command(
     result = run(env, "put", "sid", "-v", "1", "-r", realm, "--endpoint-url", endpoint)
     assert result.returncode == 0, result.stderr
     assert client.get_value("sid") == 1
+
+
+def test_profile_is_honoured(cli_env: dict[str, str], tmp_path: Any, client: StateClient) -> None:
+    credentials = tmp_path / "credentials"
+    credentials.write_text(
+        "[local]\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    env = {
+        k: v
+        for k, v in cli_env.items()
+        if not k.startswith("AWS_ACCESS") and not k.startswith("AWS_SECRET")
+    }
+    env |= {
+        "AWS_SHARED_CREDENTIALS_FILE": str(credentials),
+        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+    }
+    without = run(env, "put", "sid", "-v", "1")
+    assert without.returncode == 1
+    assert "no AWS credentials" in without.stderr
+    assert run(env, "--profile", "local", "put", "sid", "-v", "1").returncode == 0
+    assert client.get_value("sid") == 1
+    missing = run(env, "--profile", "nosuch", "put", "sid", "-v", "2")
+    assert missing.returncode == 1
+    assert "nosuch" in missing.stderr
+
+
+def test_local_up_serves_until_interrupted(tmp_path: Any) -> None:
+    import signal
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "LAVA_REALM"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "lava_state", "local", "up", "--port", "0", "--realm", "dev"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as server:
+        try:
+            exports = {}
+            assert server.stdout is not None
+            for line in server.stdout:
+                if line.startswith("# embedded AWS"):
+                    break
+                key, _, value = line.removeprefix("export ").strip().partition("=")
+                exports[key] = value
+            assert exports["LAVA_REALM"] == "dev"
+            assert exports["AWS_ENDPOINT_URL"].startswith("http://127.0.0.1:")
+            shell_env = {**env, **exports}
+            assert run(shell_env, "put", "sid", "-p", "lines=3").returncode == 0
+            assert run(shell_env, "get", "sid", "{{ state.lines }}").stdout == "3\n"
+        finally:
+            server.send_signal(signal.SIGINT)
+            assert server.wait(timeout=30) == 0
