@@ -51,6 +51,8 @@ APP_RETRY_MAX_WAIT_S: Final = 2.0
 # are read concurrently by a bounded pool, UnprocessedKeys retried until done
 # or the deadline, secure values decrypted concurrently (one KMS call each).
 BATCH_GET_MAX_KEYS: Final = 100
-BATCH_GET_MAX_CONCURRENCY: Final = 8
+# Four, not more: against the embedded (in-process, serialised) server more
+# threads only contend for the GIL; against DynamoDB four overlap most latency.
+BATCH_GET_MAX_CONCURRENCY: Final = 4
 BATCH_GET_DEADLINE_S: Final = 10.0
 DECRYPT_MAX_CONCURRENCY: Final = 8

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import cache
+from contextvars import ContextVar
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any
 
 from lava_state.errors import TemplateError, TemplateSecurityError
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Collection
     from types import TracebackType
 
+    from jinja2 import Template
     from jinja2.sandbox import SandboxedEnvironment
 
 #: A location in a structure: the keys and indexes leading to it from the root.
@@ -36,6 +38,13 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Secure leaves shorter than this are not searched for in rendered text: too
 # many false positives. Accesses through `state` are tracked regardless.
 _MIN_SECRET_TEXT = 4
+# Compiling a template costs far more than rendering it (about 0.25 ms per
+# state reference), and a scheduler expands the same job specs run after run:
+# compiled templates are kept, per mode, for the life of the process.
+_TEMPLATE_CACHE_SIZE = 1024
+# The renderer whose template is being rendered in this thread/context: the
+# shared sandbox reports state accesses to it.
+_CURRENT: ContextVar[Renderer | None] = ContextVar("lava_state_renderer", default=None)
 
 
 def json_path(location: Location, root: str = "$") -> str:
@@ -98,7 +107,6 @@ class Renderer:
         self._secure_ids = frozenset(secure_ids)
         self._secret_texts = frozenset().union(*(secret_texts(v) for v in secure_values))
         self._touched_secure = False
-        self._env: SandboxedEnvironment | None = None
         self.secure_locations: list[Location] = []
 
     def render(self, node: Any, location: Location = (), *, root: str = "$") -> Any:
@@ -121,15 +129,15 @@ class Renderer:
         """Render one template (see :meth:`render`)."""
         if not has_template(text):
             return text
-        env = self._environment()
         from jinja2 import TemplateError as JinjaError
         from jinja2 import TemplateSyntaxError
         from jinja2.exceptions import SecurityError
 
         path = json_path(location, root)
         self._touched_secure = False
+        token = _CURRENT.set(self)
         try:
-            rendered = env.from_string(text).render(self._context)
+            rendered = _compiled(self._strict, text).render(self._context)
         except TemplateSyntaxError as exc:
             raise TemplateError(
                 f"template syntax error at {path}, line {exc.lineno}: {exc.message}",
@@ -159,14 +167,11 @@ class Renderer:
                 path=path,
                 lineno=lineno,
             ) from None
+        finally:
+            _CURRENT.reset(token)
         if self._touched_secure or any(secret in rendered for secret in self._secret_texts):
             self.secure_locations.append(location)
         return rendered
-
-    def _environment(self) -> SandboxedEnvironment:
-        if self._env is None:
-            self._env = _sandbox_class()(self, strict=self._strict)
-        return self._env
 
     def _note_access(self, obj: Any, name: Any) -> Any | None:
         """Called by the sandbox on every attribute or item access in a template.
@@ -180,7 +185,7 @@ class Renderer:
             return None
         declared = name in self._state
         if not declared and not (isinstance(name, str) and hasattr(obj, name)):
-            return self._environment().undefined(
+            return _environment(self._strict).undefined(
                 hint=f"state {name!r} is not declared in the job spec's 'state' map "
                 "(declare it there with a default)",
                 obj=obj,
@@ -205,9 +210,26 @@ def _template_line(tb: TracebackType | None) -> int | None:
     return line
 
 
+@lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
+def _compiled(strict: bool, text: str) -> Template:
+    """The compiled template for ``text`` (raises Jinja's TemplateSyntaxError)."""
+    return _environment(strict).from_string(text)
+
+
+@cache
+def _environment(strict: bool) -> SandboxedEnvironment:
+    """The shared sandbox of one mode, built on first use (Jinja imported lazily).
+
+    Environments are thread-safe once configured; the state tracking is per
+    render, through :data:`_CURRENT`.
+    """
+    env: SandboxedEnvironment = _sandbox_class()(strict=strict)
+    return env
+
+
 @cache
 def _sandbox_class() -> type[Any]:
-    """Build the sandboxed environment class once, on first use (Jinja imported lazily)."""
+    """Build the sandboxed environment class once (Jinja imported lazily)."""
     from jinja2 import StrictUndefined, Undefined
     from jinja2.exceptions import SecurityError
     from jinja2.sandbox import SandboxedEnvironment
@@ -215,14 +237,13 @@ def _sandbox_class() -> type[Any]:
     class Sandbox(SandboxedEnvironment):
         """Jinja's sandbox, raising on unsafe access even in lenient mode, tracking state."""
 
-        def __init__(self, renderer: Renderer, *, strict: bool) -> None:
+        def __init__(self, *, strict: bool) -> None:
             super().__init__(
                 undefined=StrictUndefined if strict else Undefined,
                 # A job spec's strings are data: keep them byte for byte, trailing newline too.
                 keep_trailing_newline=True,
                 autoescape=False,
             )
-            self._renderer = renderer
 
         def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
             # Jinja returns an Undefined here, which a lenient render prints as "":
@@ -232,11 +253,13 @@ def _sandbox_class() -> type[Any]:
             )
 
         def getattr(self, obj: Any, attribute: str) -> Any:
-            undefined = self._renderer._note_access(obj, attribute)
+            renderer = _CURRENT.get()
+            undefined = None if renderer is None else renderer._note_access(obj, attribute)
             return undefined if undefined is not None else super().getattr(obj, attribute)
 
         def getitem(self, obj: Any, argument: Any) -> Any:
-            undefined = self._renderer._note_access(obj, argument)
+            renderer = _CURRENT.get()
+            undefined = None if renderer is None else renderer._note_access(obj, argument)
             return undefined if undefined is not None else super().getitem(obj, argument)
 
     return Sandbox
