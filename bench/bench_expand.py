@@ -173,8 +173,8 @@ def main() -> None:
             cold = cold_expand_ms(n, client)
             for fn in subjects.values():  # warm up connections and code paths
                 fn()
-            # At 1000 ids a round takes about 2 s: fewer rounds keep the run near 2 minutes.
-            times = measure(subjects, rounds if n < 1000 else max(3, rounds // 3))
+            # At 1000 ids a round takes about 2 s: half the rounds keep the run near 1 minute.
+            times = measure(subjects, rounds if n < 1000 else max(3, rounds // 2))
             med = {name: statistics.median(values) for name, values in times.items()}
             rows.append((n, med, {name: len(v) for name, v in times.items()}, cold))
         report(rows)

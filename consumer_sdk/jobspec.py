@@ -57,9 +57,12 @@ class ExpandedJobSpec(dict[str, Any]):
         masked = copy.deepcopy(dict(self))
         for location in self._secure:
             node: Any = masked
-            for key in location[:-1]:
-                node = node[key]
-            node[location[-1]] = SECRET_MASK
+            try:
+                for key in location[:-1]:
+                    node = node[key]
+                node[location[-1]] = SECRET_MASK
+            except (LookupError, TypeError):
+                continue  # the caller removed or reshaped that part of the spec since
         return masked
 
     def __repr__(self) -> str:

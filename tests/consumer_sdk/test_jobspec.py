@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import json
 import logging
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -295,3 +297,15 @@ def test_the_realm_default_comes_from_the_environment(
     assert expand_job_spec({"state": {"env/x": None}, "c": "{{ state['env/x'] }}"})["c"] == (
         "from-env"
     )
+
+
+def test_importing_the_sdk_loads_neither_jinja_nor_tenacity() -> None:
+    code = (
+        "import sys, consumer_sdk, publisher\n"
+        "loaded = [m for m in ('jinja2', 'tenacity') if m in sys.modules]\n"
+        "assert not loaded, loaded"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
