@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from consumer_sdk.client import StateClient
-from consumer_sdk.jobspec import expand_job_spec
+from consumer_sdk.client import StateClient, StateItems
+from consumer_sdk.jobspec import ExpandedJobSpec, expand_job_spec
 
-__all__ = ["StateClient", "expand_job_spec"]
+__all__ = ["ExpandedJobSpec", "StateClient", "StateItems", "expand_job_spec"]

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import time
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from lava_state import aws
-from lava_state.constants import ATTR_STATE_ID, ATTR_TYPE
-from lava_state.errors import StateNotFound
+from lava_state.constants import (
+    APP_RETRY_MAX_WAIT_S,
+    ATTR_STATE_ID,
+    ATTR_TYPE,
+    BATCH_GET_DEADLINE_S,
+    BATCH_GET_MAX_CONCURRENCY,
+    BATCH_GET_MAX_KEYS,
+    DECRYPT_MAX_CONCURRENCY,
+)
+from lava_state.errors import (
+    BatchReadIncomplete,
+    InvalidInput,
+    InvalidStateId,
+    LavaStateError,
+    StateNotFound,
+)
 from lava_state.item import StateItem, StateType, attributes_expired, decode_item
 from lava_state.naming import validate_state_id
 from lava_state.store import StateStore
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
     import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
@@ -19,6 +36,32 @@ if TYPE_CHECKING:
     from lava_state.settings import Settings
 
 _MISSING: Any = object()
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+RawItem = dict[str, Any]
+
+
+class StateItems(dict[str, StateItem]):
+    """What :meth:`StateClient.get_many` returns: the items found, by state_id, in input order.
+
+    Absent and expired ids are simply not keys. ``errors`` maps each id whose
+    stored item could not be decoded or decrypted to its error; it is empty
+    unless the read was asked for partial results.
+    """
+
+    def __init__(
+        self,
+        items: Iterable[tuple[str, StateItem]] = (),
+        *,
+        errors: Mapping[str, LavaStateError] | None = None,
+    ) -> None:
+        super().__init__(items)
+        self.errors: dict[str, LavaStateError] = dict(errors or {})
+
+
+class _Unprocessed(Exception):
+    """Internal: BatchGetItem left keys unprocessed; the retry policy's predicate."""
 
 
 class StateClient:
@@ -99,5 +142,183 @@ class StateClient:
             raise StateNotFound(state_id, self.realm)
         return default
 
+    def get_many(
+        self,
+        state_ids: Iterable[str],
+        *,
+        decrypt: bool = True,
+        partial: bool = False,
+        deadline: float = BATCH_GET_DEADLINE_S,
+    ) -> StateItems:
+        """Read many items with strongly consistent BatchGetItem calls.
+
+        Ids are deduplicated (first occurrence wins the order) and read in
+        chunks of 100 keys (the BatchGetItem limit), chunks concurrently.
+        ``UnprocessedKeys`` are retried with jittered backoff until done or
+        ``deadline`` seconds have passed since the call began. Absent and expired
+        ids are left out of the result. Secure values are decrypted (one KMS
+        call per item, concurrently) unless ``decrypt`` is False, in which case
+        they are :class:`~lava_state.item.Encrypted`.
+
+        With ``partial=True`` an item that cannot be decoded or decrypted is
+        reported in the result's ``errors`` and the other ids are returned;
+        otherwise its error is raised (the first failing id in input order).
+
+        Raises:
+            InvalidInput: ``state_ids`` is a string rather than a collection of ids.
+            InvalidStateId: an id is not valid (nothing is read); the message gives its position.
+            BatchReadIncomplete: keys were still unprocessed at the deadline; ``state_ids``
+                names them.
+            CorruptStateItem: a stored item cannot be decoded (unless ``partial``).
+            EncryptionError: a secure value could not be decrypted (unless ``partial``).
+            AwsError: a read failed after retries.
+        """
+        ids = _checked_ids(state_ids)
+        if not ids:
+            return StateItems()
+        deadline_at = time.monotonic() + deadline
+        chunks = [ids[i : i + BATCH_GET_MAX_KEYS] for i in range(0, len(ids), BATCH_GET_MAX_KEYS)]
+        results = _map_bounded(
+            lambda chunk: self._read_chunk(chunk, deadline_at),
+            chunks,
+            max_workers=BATCH_GET_MAX_CONCURRENCY,
+            name="lava-state-read",
+        )
+        raw: dict[str, RawItem] = {}
+        left: list[str] = []
+        for items, unprocessed in results:
+            raw.update((attributes[ATTR_STATE_ID]["S"], attributes) for attributes in items)
+            left.extend(unprocessed)
+        if left:
+            raise BatchReadIncomplete(
+                f"cannot read {len(left)} of {len(ids)} state items from {self.store.table}: "
+                f"DynamoDB still returned them as UnprocessedKeys after {deadline:g} s "
+                f"(ids left: {', '.join(map(repr, left))}); the table is throttled: retry later "
+                "or raise its capacity",
+                state_ids=tuple(left),
+            )
+        now = time.time()
+        live = [
+            (sid, raw[sid]) for sid in ids if sid in raw and not attributes_expired(raw[sid], now)
+        ]
+        return self._decode_many(live, decrypt=decrypt, partial=partial)
+
+    def _read_chunk(
+        self, ids: Sequence[str], deadline_at: float
+    ) -> tuple[list[RawItem], list[str]]:
+        """One BatchGetItem of at most 100 keys; returns (items, ids still unprocessed)."""
+        table = self.store.table
+        what = f"read {len(ids)} state items from {table}"
+        request: dict[str, Any] = {
+            "Keys": [{ATTR_STATE_ID: {"S": sid}} for sid in ids],
+            "ConsistentRead": True,
+        }
+        response = aws.call(
+            self.store.dynamodb.batch_get_item, what=what, RequestItems={table: request}
+        )
+        items: list[RawItem] = list(response.get("Responses", {}).get(table, []))
+        pending: Any = response.get("UnprocessedKeys", {}).get(table)
+        if not pending or not pending.get("Keys"):
+            return items, []
+        # Slow path only: tenacity is imported when DynamoDB actually throttles us.
+        from tenacity import Retrying, retry_if_exception_type, stop_after_delay
+        from tenacity import wait_random_exponential as jittered
+
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Unprocessed),
+            stop=stop_after_delay(max(0.0, deadline_at - time.monotonic())),
+            wait=jittered(multiplier=0.05, max=APP_RETRY_MAX_WAIT_S),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    # Keep the reads strongly consistent whatever DynamoDB echoes back.
+                    response = aws.call(
+                        self.store.dynamodb.batch_get_item,
+                        what=what,
+                        RequestItems={table: {**pending, "ConsistentRead": True}},
+                    )
+                    items.extend(response.get("Responses", {}).get(table, []))
+                    pending = response.get("UnprocessedKeys", {}).get(table)
+                    if pending and pending.get("Keys"):
+                        raise _Unprocessed
+        except _Unprocessed:
+            return items, [key[ATTR_STATE_ID]["S"] for key in pending["Keys"]]
+        return items, []
+
+    def _decode_many(
+        self, live: list[tuple[str, RawItem]], *, decrypt: bool, partial: bool
+    ) -> StateItems:
+        decoded: dict[str, StateItem] = {}
+        errors: dict[str, LavaStateError] = {}
+        secure: list[tuple[str, RawItem]] = []
+        for sid, attributes in live:
+            if decrypt and attributes.get(ATTR_TYPE, {}).get("S") == StateType.SECURE:
+                secure.append((sid, attributes))
+                continue
+            try:
+                decoded[sid] = decode_item(attributes, realm=self.realm, decrypt=False)
+            except LavaStateError as exc:
+                if not partial:
+                    raise
+                errors[sid] = exc
+        if secure:
+            kms = self.store.kms
+
+            def decrypt_one(entry: tuple[str, RawItem]) -> StateItem | LavaStateError:
+                try:
+                    return decode_item(entry[1], realm=self.realm, kms=kms, decrypt=True)
+                except LavaStateError as exc:
+                    return exc
+
+            outcomes = _map_bounded(
+                decrypt_one, secure, max_workers=DECRYPT_MAX_CONCURRENCY, name="lava-state-kms"
+            )
+            for (sid, _), outcome in zip(secure, outcomes, strict=True):
+                if isinstance(outcome, StateItem):
+                    decoded[sid] = outcome
+                else:
+                    errors[sid] = outcome
+        if errors and not partial:
+            raise next(errors[sid] for sid, _ in live if sid in errors)
+        order = [sid for sid, _ in live if sid in decoded]
+        return StateItems(((sid, decoded[sid]) for sid in order), errors=errors)
+
     def __repr__(self) -> str:
         return f"StateClient(realm={self.realm!r})"
+
+
+def _checked_ids(state_ids: Iterable[str]) -> list[str]:
+    """Validated ids, deduplicated in first-seen order.
+
+    Raises:
+        InvalidInput: a string was passed instead of a collection.
+        InvalidStateId: an id is invalid; the message names its position.
+    """
+    if isinstance(state_ids, str | bytes):
+        raise InvalidInput(
+            f"state_ids must be a collection of ids, not a single {type(state_ids).__name__}: "
+            f"pass [{state_ids!r}]"
+        )
+    checked: dict[str, None] = {}
+    for position, state_id in enumerate(state_ids):
+        try:
+            checked[validate_state_id(state_id)] = None
+        except InvalidStateId as exc:
+            raise type(exc)(f"state_ids[{position}]: {exc}") from None
+    return list(checked)
+
+
+def _map_bounded(
+    fn: Callable[[_T], _R], args: Sequence[_T], *, max_workers: int, name: str
+) -> list[_R]:
+    """``fn`` over ``args`` in order: inline for one (no thread), else on a bounded pool."""
+    if len(args) <= 1:
+        return [fn(arg) for arg in args]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(
+        max_workers=min(len(args), max_workers), thread_name_prefix=name
+    ) as pool:
+        return list(pool.map(fn, args))

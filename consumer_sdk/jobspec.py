@@ -1,24 +1,74 @@
-"""Job-spec expansion: resolve declared state and render the spec with Jinja.
+"""Job-spec expansion: resolve declared state in one batched read, render the spec with Jinja.
 
-A job spec declares the state it reads as ``"state": {state_id: default}``;
-each default is replaced by the stored value when one exists and is
-unexpired, and every string of the spec is rendered with ``state`` (and
-``job.state``) bound to the resolved map.
+A job spec declares the state it reads as ``"state": {state_id: default}``.
+Each default is replaced by the stored value when one exists and is
+unexpired, and every string of the spec (keys aside) is rendered in Jinja's
+sandbox with ``state`` and ``job.state`` bound to the resolved map and
+``job`` to the augmented spec.
 """
 
 from __future__ import annotations
 
 import copy
+import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from consumer_sdk.client import StateClient
-from lava_state.errors import InvalidInput
+from lava_state.errors import InvalidInput, InvalidJobSpec, InvalidStateId
+from lava_state.item import SECRET_MASK, StateType
 from lava_state.naming import validate_state_id
+from lava_state.templating import Location, Renderer, json_path
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+LOG = logging.getLogger(__name__)
+
+#: Context names the expansion binds itself; ``extra_context`` cannot replace them.
+RESERVED_CONTEXT = frozenset({"job", "state"})
 
 
-class TemplateError(InvalidInput):
-    """A template in the job spec failed to render."""
+class ExpandedJobSpec(dict[str, Any]):
+    """An expanded job spec: a plain ``dict`` (JSON-serialisable, values revealed) that
+    knows where secure material is.
+
+    ``secure_paths`` lists the JSON paths holding secure material: each secure
+    entry of ``state`` and every rendered string that used a secure value.
+    ``repr()`` and ``str()`` (hence logging) show :meth:`masked`.
+    """
+
+    def __init__(self, spec: Mapping[str, Any], *, secure: Iterable[Location] = ()) -> None:
+        super().__init__(spec)
+        self._secure: tuple[Location, ...] = tuple(dict.fromkeys(secure))
+
+    @property
+    def secure_paths(self) -> tuple[str, ...]:
+        """JSON paths (e.g. ``$.state.token``, ``$.payload``) that contain secure material."""
+        return tuple(json_path(location) for location in self._secure)
+
+    @property
+    def secure_locations(self) -> tuple[Location, ...]:
+        """The same places as :attr:`secure_paths`, as key/index tuples."""
+        return self._secure
+
+    def masked(self) -> dict[str, Any]:
+        """A deep copy with every secure path replaced by ``********``: safe to log or print."""
+        masked = copy.deepcopy(dict(self))
+        for location in self._secure:
+            node: Any = masked
+            try:
+                for key in location[:-1]:
+                    node = node[key]
+                node[location[-1]] = SECRET_MASK
+            except (LookupError, TypeError):
+                continue  # the caller removed or reshaped that part of the spec since
+        return masked
+
+    def __repr__(self) -> str:
+        return repr(self.masked())
+
+    __str__ = __repr__
 
 
 def expand_job_spec(
@@ -29,48 +79,107 @@ def expand_job_spec(
     render: bool = True,
     strict: bool = True,
     extra_context: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
+) -> ExpandedJobSpec:
     """Return a copy of ``job_spec`` with its declared state resolved and its strings rendered.
 
+    All declared ids are read with one :meth:`StateClient.get_many` (one
+    BatchGetItem per 100 ids). A stored, unexpired value replaces the
+    declared default; otherwise the default stays. ``job_spec`` is not mutated.
+
+    With ``render``, every string of the spec except the ``state`` map is
+    rendered with Jinja (sandboxed) where ``state`` and ``job.state`` are the
+    resolved map, ``job`` is the augmented spec, and ``extra_context`` adds
+    names such as ``globals``. With ``strict`` (default), an undeclared state
+    id or an undefined name is an error; ``strict=False`` renders them as
+    empty strings, as lava does.
+
+    Secure values are decrypted (the job needs them); the result's
+    ``secure_paths`` says where they are and its ``repr()`` masks them.
+
     Raises:
-        InvalidInput: the spec's ``state`` is not a map of valid ids to defaults.
-        TemplateError: a template failed (strict: an undefined name), with its path.
-        (and what :meth:`StateClient.get` raises)
+        InvalidJobSpec: the spec is not a map, or its ``state`` is not a map of
+            state ids to defaults (nothing is read).
+        InvalidStateId: a declared id is not valid; the message names it.
+        InvalidInput: ``extra_context`` tries to replace ``job`` or ``state``,
+            or ``realm`` contradicts ``client``.
+        TemplateError: a template failed (syntax error, undefined name, undeclared
+            state id); names its JSON path and line.
+        TemplateSecurityError: a template reached for Python internals.
+        (and what :meth:`StateClient.get_many` raises)
     """
+    declared = _declared_state(job_spec)
+    extra = dict(extra_context or {})
+    clash = sorted(RESERVED_CONTEXT & extra.keys())
+    if clash:
+        raise InvalidInput(
+            f"extra_context cannot define {', '.join(map(repr, clash))}: the expansion binds "
+            "them to the job spec and its resolved state; use another name"
+        )
+    if client is None:
+        client = StateClient(realm)
+    elif realm is not None and realm != client.realm:
+        raise InvalidInput(
+            f"realm {realm!r} contradicts the client's realm {client.realm!r}: pass one of them"
+        )
+
+    items = client.get_many(declared) if declared else {}
+    resolved: dict[str, Any] = {}
+    secure_ids: list[str] = []
+    for state_id, default in declared.items():
+        item = items.get(state_id)
+        if item is None:
+            resolved[state_id] = copy.deepcopy(default)
+            continue
+        resolved[state_id] = item.value
+        if item.type is StateType.SECURE:
+            secure_ids.append(state_id)
+
+    spec = {k: resolved if k == "state" else copy.deepcopy(v) for k, v in job_spec.items()}
+    spec.setdefault("state", resolved)
+    secure: list[Location] = [("state", state_id) for state_id in secure_ids]
+    if render:
+        renderer = Renderer(
+            {**extra, "job": spec, "state": resolved},
+            strict=strict,
+            state=resolved,
+            secure_ids=secure_ids,
+            secure_values=[resolved[state_id] for state_id in secure_ids],
+        )
+        spec = {
+            key: value if key == "state" else renderer.render(value, (key,))
+            for key, value in spec.items()
+        }
+        secure.extend(renderer.secure_locations)
+    result = ExpandedJobSpec(spec, secure=secure)
+    LOG.debug("expanded job spec (%d state ids declared): %s", len(declared), result)
+    return result
+
+
+def _declared_state(job_spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The spec's ``state`` map, checked.
+
+    Raises:
+        InvalidJobSpec, InvalidStateId: as :func:`expand_job_spec` says.
+    """
+    if not isinstance(job_spec, Mapping):
+        raise InvalidJobSpec(
+            f"a job spec must be a map (a JSON object), not {type(job_spec).__name__}"
+        )
     declared = job_spec.get("state", {})
     if not isinstance(declared, Mapping):
-        raise InvalidInput(
+        raise InvalidJobSpec(
             f"the job spec's 'state' must be a map of state_id to default, not "
-            f"{type(declared).__name__}"
+            f'{type(declared).__name__}: write e.g. "state": {{"my/id": "default"}}'
         )
     for state_id in declared:
-        validate_state_id(state_id)
-    client = client or StateClient(realm)
-    resolved = {}
-    for state_id, default in declared.items():
-        item = client.get(state_id)
-        resolved[state_id] = default if item is None else item.value
-    spec = copy.deepcopy(dict(job_spec))
-    spec["state"] = resolved
-    if not render:
-        return spec
-    from jinja2 import StrictUndefined, Undefined
-    from jinja2 import TemplateError as JinjaError
-    from jinja2.sandbox import SandboxedEnvironment
-
-    env = SandboxedEnvironment(undefined=StrictUndefined if strict else Undefined)
-    context = {**(extra_context or {}), "job": spec, "state": resolved}
-
-    def walk(node: Any, path: str) -> Any:
-        if isinstance(node, str):
-            try:
-                return env.from_string(node).render(context)
-            except JinjaError as exc:
-                raise TemplateError(f"cannot render the template at {path}: {exc}") from None
-        if isinstance(node, dict):
-            return {k: walk(v, f"{path}.{k}") for k, v in node.items()}
-        if isinstance(node, list):
-            return [walk(v, f"{path}[{i}]") for i, v in enumerate(node)]
-        return node
-
-    return {k: (v if k == "state" else walk(v, f"$.{k}")) for k, v in spec.items()}
+        if not isinstance(state_id, str):
+            raise InvalidJobSpec(
+                f"the job spec's 'state' declares {state_id!r} ({type(state_id).__name__}): "
+                "state ids are strings"
+            )
+        try:
+            validate_state_id(state_id)
+        except InvalidStateId as exc:
+            shown = state_id if len(state_id) <= 60 else f"{state_id[:60]}..."
+            raise InvalidStateId(f"the job spec's 'state' declares {shown!r}: {exc}") from None
+    return dict(declared)

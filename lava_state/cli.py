@@ -103,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
         nargs="?",
         help="Jinja template rendered with `state` bound to the value",
     )
+    _add_get_many_options(get)
 
     rm = commands.add_parser("rm", parents=[common], help="delete state items")
     rm.add_argument("state_ids", metavar="ID", nargs="+")
@@ -113,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=4566, help="port on 127.0.0.1 (default 4566)")
 
     commands.add_parser("demo", help="run the demo scenario on an ephemeral local AWS")
+    _add_render_parser(commands, common)
     return parser
 
 
@@ -174,6 +176,10 @@ def item_as_json(item: StateItem, *, reveal: bool) -> dict[str, Any]:
 def cmd_get(args: argparse.Namespace) -> int:
     from consumer_sdk.client import StateClient
 
+    if args.many:
+        return cmd_get_many(args)
+    if args.more_ids:
+        raise UsageError("several ids given: use `get -m ID1 ID2 ...` to read several items")
     client = StateClient(**_connection(args))
     secure_needed = not args.json or args.decrypt or args.template is not None
     item = client.get(args.state_id, decrypt=secure_needed)
@@ -241,6 +247,81 @@ def cmd_demo(_: argparse.Namespace) -> int:
 
 
 _COMMANDS = {"put": cmd_put, "get": cmd_get, "rm": cmd_rm, "demo": cmd_demo}
+
+
+def _add_get_many_options(get: argparse.ArgumentParser) -> None:
+    get.add_argument(
+        "-m",
+        "--many",
+        action="store_true",
+        help="read every ID given in one batched read; print one JSON object of values by id "
+        "(secure values masked unless --decrypt)",
+    )
+    get.add_argument("--reveal", dest="decrypt", action="store_true", help="same as --decrypt")
+    get.add_argument("more_ids", nargs="*", metavar="ID", help=argparse.SUPPRESS)
+
+
+def cmd_get_many(args: argparse.Namespace) -> int:
+    """``get -m ID...``: one batched read, one JSON object (values, or items with --json)."""
+    from consumer_sdk.client import StateClient
+
+    ids = [args.state_id, *([args.template] if args.template is not None else []), *args.more_ids]
+    client = StateClient(**_connection(args))
+    items = client.get_many(ids, decrypt=args.decrypt)
+    missing = [sid for sid in dict.fromkeys(ids) if sid not in items]
+    if missing and not args.ignore_missing:
+        raise StateNotFound(", ".join(missing), client.realm)
+    if args.json:
+        shown = {sid: item_as_json(item, reveal=args.decrypt) for sid, item in items.items()}
+    else:
+        shown = {
+            sid: item_as_json(item, reveal=args.decrypt)["value"] for sid, item in items.items()
+        }
+    print(to_json(shown, indent=2))
+    return 0
+
+
+def _add_render_parser(commands: Any, common: argparse.ArgumentParser) -> None:
+    render = commands.add_parser(
+        "render",
+        parents=[common],
+        help="print a job spec with its declared state resolved and its templates rendered",
+    )
+    render.add_argument("job_spec", metavar="JOB_SPEC.json", help="the job spec file (- for stdin)")
+    render.add_argument(
+        "--lenient",
+        action="store_true",
+        help="render undeclared state and undefined names as empty strings, as lava does",
+    )
+    render.add_argument(
+        "--reveal", action="store_true", help="show secure values instead of masking them"
+    )
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """``render JOB_SPEC.json``: the expanded spec as JSON, secure material masked."""
+    from consumer_sdk.client import StateClient
+    from consumer_sdk.jobspec import expand_job_spec
+    from lava_state.errors import InvalidJobSpec
+
+    try:
+        if args.job_spec == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.job_spec, encoding="utf-8") as spec_file:
+                text = spec_file.read()
+        spec = json.loads(text)
+    except OSError as exc:
+        raise InvalidJobSpec(f"cannot read job spec {args.job_spec}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidJobSpec(f"job spec {args.job_spec} is not valid JSON: {exc}") from None
+    client = StateClient(**_connection(args))
+    expanded = expand_job_spec(spec, client=client, strict=not args.lenient)
+    print(to_json(dict(expanded) if args.reveal else expanded.masked(), indent=2))
+    return 0
+
+
+_COMMANDS["render"] = cmd_render
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -46,3 +46,13 @@ RESERVED_PREFIX: Final = "lava"  # lava reserves ids starting with it, case-inse
 BOTOCORE_MAX_ATTEMPTS: Final = 5
 APP_RETRY_MAX_ATTEMPTS: Final = 5
 APP_RETRY_MAX_WAIT_S: Final = 2.0
+
+# Batched reads (BatchGetItem): at most 100 keys per call (AWS limit); chunks
+# are read concurrently by a bounded pool, UnprocessedKeys retried until done
+# or the deadline, secure values decrypted concurrently (one KMS call each).
+BATCH_GET_MAX_KEYS: Final = 100
+# Four, not more: against the embedded (in-process, serialised) server more
+# threads only contend for the GIL; against DynamoDB four overlap most latency.
+BATCH_GET_MAX_CONCURRENCY: Final = 4
+BATCH_GET_DEADLINE_S: Final = 10.0
+DECRYPT_MAX_CONCURRENCY: Final = 8

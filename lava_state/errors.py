@@ -10,7 +10,11 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     │   ├── UnknownStateType         "No such state type", as lava says
     │   ├── InvalidStateValue
     │   │   └── StateValueTooLarge   over the DynamoDB item or KMS plaintext limit
-    │   └── InvalidTTL
+    │   ├── InvalidTTL
+    │   ├── InvalidJobSpec           a job spec's `state` map is malformed
+    │   ├── InvalidAction            a `state` job action has a missing or unknown key
+    │   └── TemplateError            a template failed to render; carries .path, .lineno
+    │       └── TemplateSecurityError  a template reached for Python internals (sandbox)
     ├── StateNotFound (also KeyError) absent or expired
     ├── CorruptStateItem             a stored item that cannot be decoded
     ├── VersionConflict              a conditional write lost; carries .current
@@ -18,6 +22,7 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     ├── EncryptionError              KMS refused to encrypt or decrypt
     └── AwsError                     any other AWS failure; carries .aws_code
         ├── AwsUnavailable           throttled, unreachable or 5xx after retries
+        │   └── BatchReadIncomplete  UnprocessedKeys left at the deadline; carries .state_ids
         ├── AccessDenied
         └── TableNotFound
 
@@ -136,3 +141,39 @@ class AccessDenied(AwsError):
 
 class TableNotFound(AwsError):
     """The realm's state table does not exist."""
+
+
+class InvalidJobSpec(InvalidInput):
+    """A job spec's ``state`` map is not a map of valid state ids to defaults."""
+
+
+class InvalidAction(InvalidInput):
+    """A ``state`` job action is missing a required key or has an unknown one."""
+
+
+class TemplateError(InvalidInput):
+    """A Jinja template failed to render.
+
+    ``path`` locates the template (a JSON path such as ``$.steps[0].cmd``),
+    ``lineno`` is its line (1-based) when Jinja knows it.
+    """
+
+    def __init__(self, message: str, *, path: str = "", lineno: int | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+        self.lineno = lineno
+
+
+class TemplateSecurityError(TemplateError):
+    """A template tried to reach Python internals, which the sandbox forbids."""
+
+
+class BatchReadIncomplete(AwsUnavailable):
+    """DynamoDB still returned ``UnprocessedKeys`` at the read deadline.
+
+    ``state_ids`` are the ids that were never read (nothing is silently dropped).
+    """
+
+    def __init__(self, message: str, *, state_ids: tuple[str, ...]) -> None:
+        super().__init__(message, aws_code=None, operation="BatchGetItem")
+        self.state_ids = state_ids

@@ -1,8 +1,9 @@
-"""Writing state: ``LavaStateItem`` (lava's API) and ``StatePublisher``."""
+"""Writing state: ``LavaStateItem`` (lava's API), ``StatePublisher`` and the ``state`` action."""
 
 from __future__ import annotations
 
+from publisher.actions import run_state_action
 from publisher.item import LavaStateItem
 from publisher.publisher import StatePublisher
 
-__all__ = ["LavaStateItem", "StatePublisher"]
+__all__ = ["LavaStateItem", "StatePublisher", "run_state_action"]

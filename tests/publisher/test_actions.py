@@ -1,0 +1,171 @@
+"""The `state` job action: lava's keys and template names, rendered on the structure."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from consumer_sdk import StateClient, expand_job_spec
+from lava_state.errors import (
+    InvalidAction,
+    InvalidStateId,
+    InvalidTTL,
+    ReservedStateId,
+    TemplateError,
+    TemplateSecurityError,
+    UnknownStateType,
+)
+from lava_state.item import StateType
+from publisher import StatePublisher, run_state_action
+
+JOB = {
+    "job_id": "etl/daily",
+    "globals": {"env": "prod", "bucket": "b-1"},
+    "state": {"cursor": "2024-01-01"},
+    "payload": "run",
+}
+
+
+def test_renders_lava_names_and_stores_the_structure(
+    publisher: StatePublisher, client: StateClient, realm: str
+) -> None:
+    start = datetime(2024, 5, 6, 7, 8, 9, tzinfo=timezone(timedelta(hours=10)))
+    action = {
+        "action": "state",
+        "state_id": "{{ job.job_id }}/{{ globals.env }}",
+        "value": {
+            "rows": "{{ result.rows }}",
+            "message": "{{ result.message }}",
+            "cursor": "{{ state.cursor }}",
+            "where": ["{{ realm }}", "{{ globals['bucket'] }}"],
+            "started": "{{ ustart.isoformat() }}",
+            "day": "{{ start.strftime('%Y-%m-%d') }}",
+            "count": 3,
+        },
+        "ttl": "2d",
+    }
+    result = {"rows": 45, "message": 'said "hi", {not json}'}
+
+    stored = run_state_action(action, JOB, result, publisher=publisher, start=start)
+
+    assert stored.state_id == "etl/daily/prod"
+    assert stored.publisher == "etl/daily"
+    read = client.get("etl/daily/prod")
+    assert read is not None
+    assert read.value == {
+        "rows": "45",
+        "message": 'said "hi", {not json}',  # quotes are fine: no JSON dump is re-parsed
+        "cursor": "2024-01-01",
+        "where": [realm, "b-1"],
+        "started": "2024-05-05T21:08:09+00:00",
+        "day": start.astimezone().strftime("%Y-%m-%d"),
+        "count": 3,
+    }
+    assert read.ttl is not None and read.timestamp is not None
+    assert abs(read.ttl - read.timestamp.timestamp() - 2 * 86400) <= 1
+
+
+def test_optional_keys_type_publisher_and_kms_key(
+    publisher: StatePublisher, client: StateClient
+) -> None:
+    action = {
+        "action": "state",
+        "state_id": "creds",
+        "value": {"token": "{{ result.token }}"},
+        "type": "secure",
+        "publisher": "{{ job.job_id }}-bot",
+        "kms_key": f"alias/lava-{publisher.realm}-sys",
+    }
+    stored = run_state_action(action, JOB, {"token": "s3cr3t"}, publisher=publisher)
+
+    assert stored.type is StateType.SECURE and "s3cr3t" not in repr(stored)
+    read = client.get("creds")
+    assert read is not None and read.value == {"token": "s3cr3t"}
+    assert read.publisher == "etl/daily-bot"
+
+
+def test_the_action_sees_an_expanded_spec(publisher: StatePublisher, client: StateClient) -> None:
+    publisher.put("cursor", "2024-02-02")
+    expanded = expand_job_spec(JOB, client=client)
+    run_state_action(
+        {"action": "state", "state_id": "next", "value": "after {{ state.cursor }}"},
+        expanded,
+        publisher=publisher,
+    )
+    assert client.get_value("next") == "after 2024-02-02"
+
+
+def test_templates_keep_the_sandbox(publisher: StatePublisher, stored: Any) -> None:
+    action = {"action": "state", "state_id": "x", "value": ["{{ ''.__class__.__mro__ }}"]}
+    with pytest.raises(TemplateSecurityError, match=r"action\.value\[0\]"):
+        run_state_action(action, JOB, publisher=publisher)
+    assert stored() == {}
+
+
+@pytest.mark.parametrize(
+    ("action", "error", "message"),
+    [
+        ({"action": "state", "state_id": "x"}, InvalidAction, "missing 'value'"),
+        ({"action": "email", "state_id": "x", "value": 1}, InvalidAction, "not a state action"),
+        (
+            {"action": "state", "state_id": "x", "value": 1, "vaule": 2, "tll": 3},
+            InvalidAction,
+            "unknown key\\(s\\) 'tll', 'vaule': allowed are action, state_id, value, type",
+        ),
+        ({"action": "state", "state_id": "lava-x", "value": 1}, ReservedStateId, "reserved"),
+        ({"action": "state", "state_id": 7, "value": 1}, InvalidStateId, "must be a string"),
+        (
+            {"action": "state", "state_id": "x", "value": 1, "type": "yaml"},
+            UnknownStateType,
+            "yaml: No such",
+        ),
+        (
+            {"action": "state", "state_id": "x", "value": 1, "ttl": "-1d"},
+            InvalidTTL,
+            "not a duration",
+        ),
+        (
+            {"action": "state", "state_id": "x", "value": {"a": "{{ result.nope }}"}},
+            TemplateError,
+            r"action\.value\.a.*has no attribute 'nope'",
+        ),
+        (
+            {"action": "state", "state_id": "{{ job.job_id", "value": 1},
+            TemplateError,
+            r"action\.state_id, line 1",
+        ),
+        ("state", InvalidAction, "must be a map"),
+    ],
+)
+def test_bad_actions_write_nothing(
+    publisher: StatePublisher, stored: Any, action: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        run_state_action(action, JOB, {"rows": 1}, publisher=publisher)
+    assert stored() == {}
+
+
+def test_lenient_renders_undefined_as_empty(publisher: StatePublisher, client: StateClient) -> None:
+    action = {"action": "state", "state_id": "x", "value": "a{{ result.nope }}b"}
+    run_state_action(action, JOB, {}, publisher=publisher, strict=False)
+    assert client.get_value("x") == "ab"
+
+
+def test_publisher_defaults_without_job_id(publisher: StatePublisher, client: StateClient) -> None:
+    run_state_action(
+        {"action": "state", "state_id": "x", "value": "v"}, {"state": {}}, publisher=publisher
+    )
+    item = client.get("x")
+    assert item is not None and item.publisher == "tests"
+
+
+def test_start_defaults_to_now(publisher: StatePublisher, client: StateClient) -> None:
+    run_state_action(
+        {"action": "state", "state_id": "t", "value": "{{ ustart.isoformat() }}"},
+        JOB,
+        publisher=publisher,
+    )
+    when = datetime.fromisoformat(client.get_value("t"))
+    assert abs(when - datetime.now(UTC)) < timedelta(seconds=30)
