@@ -124,7 +124,7 @@ def test_templates_keep_the_sandbox(publisher: StatePublisher, stored: Any) -> N
         (
             {"action": "state", "state_id": "x", "value": 1, "ttl": "-1d"},
             InvalidTTL,
-            "not a duration",
+            "must be a positive duration",
         ),
         (
             {"action": "state", "state_id": "x", "value": {"a": "{{ result.nope }}"}},
