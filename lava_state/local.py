@@ -86,6 +86,9 @@ class LocalAws:
         from werkzeug.serving import make_server
 
         class QuietHandler(MotoRequestHandler):
+            # Keep-alive: without it every request pays a new TCP connection.
+            protocol_version = "HTTP/1.1"
+
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """One line per request would drown the demo's output."""
 
