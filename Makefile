@@ -27,6 +27,7 @@ test: lint
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_put_get.py
+	$(BIN)/python bench/bench_expand.py
 
 clean:
 	rm -rf $(VENV)

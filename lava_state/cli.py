@@ -199,17 +199,14 @@ def cmd_get(args: argparse.Namespace) -> int:
 
 
 def render_template(template: str, value: Any) -> str:
-    """Render a Jinja template (sandboxed) with ``state`` bound to ``value``."""
-    from jinja2 import StrictUndefined, TemplateError
-    from jinja2.sandbox import SandboxedEnvironment
+    """Render a Jinja template (sandboxed, strict) with ``state`` bound to ``value``.
 
-    from lava_state.errors import InvalidInput
+    Raises:
+        TemplateError, TemplateSecurityError: as the job-spec renderer does.
+    """
+    from lava_state.templating import Renderer
 
-    try:
-        env = SandboxedEnvironment(undefined=StrictUndefined)
-        return env.from_string(template).render(state=value)
-    except TemplateError as exc:
-        raise InvalidInput(f"cannot render template {template!r}: {exc}") from None
+    return Renderer({"state": value}).render_string(template, root="TEMPLATE")
 
 
 def cmd_rm(args: argparse.Namespace) -> int:

@@ -199,3 +199,14 @@ def test_local_up_serves_until_interrupted(tmp_path: Any) -> None:
         finally:
             server.send_signal(signal.SIGINT)
             assert server.wait(timeout=30) == 0
+
+
+def test_get_template_errors_are_clear(cli_env: dict[str, str], publisher: StatePublisher) -> None:
+    publisher.put("sid", {"lines": "45"})
+    undefined = run(cli_env, "get", "sid", "{{ state.rows }}")
+    assert undefined.returncode == 1
+    assert "rows" in undefined.stderr
+    assert undefined.stderr.startswith("lava-state: ")
+    escape = run(cli_env, "get", "sid", "{{ ''.__class__.__mro__ }}")
+    assert escape.returncode == 1
+    assert "object" not in escape.stdout
