@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import re
 
 from lava_state.constants import MAX_STATE_ID_BYTES, RESERVED_PREFIX, SNS_MAX_TOPIC_NAME
@@ -107,6 +106,8 @@ def topic_name(realm: str, state_id: str, *, fifo: bool = False) -> str:
         and len(base) + len(state_id) + len(suffix) <= SNS_MAX_TOPIC_NAME
     ):
         return f"{base}{state_id}{suffix}"
+    import hashlib  # only for encoded ids: start-up time counts
+
     digest = hashlib.sha256(state_id.encode("utf-8", "surrogatepass")).hexdigest()
     name = f"{base}{_ENCODED_MARKER}{digest[:_DIGEST_CHARS]}"
     room = min(_READABLE_CHARS, SNS_MAX_TOPIC_NAME - len(name) - len(suffix) - 1)

@@ -9,7 +9,6 @@ jittered application policy, unless SNS says the sender is at fault
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import time
@@ -68,6 +67,8 @@ def message_group_id(state_id: str) -> str:
     """The FIFO MessageGroupId of a state_id: the id itself when SNS accepts it, else a hash."""
     if len(state_id) <= SNS_MAX_GROUP_ID and _GROUP_ID_SAFE.fullmatch(state_id):
         return state_id
+    import hashlib  # rarely needed: start-up time counts
+
     return "sha256-" + hashlib.sha256(state_id.encode("utf-8", "surrogatepass")).hexdigest()
 
 
