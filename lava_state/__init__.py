@@ -6,6 +6,7 @@ from lava_state.errors import (
     AccessDenied,
     AwsError,
     AwsUnavailable,
+    ChangeNotPublished,
     ConfigurationError,
     CorruptStateItem,
     EncryptionError,
@@ -14,6 +15,7 @@ from lava_state.errors import (
     InvalidStateValue,
     InvalidTTL,
     LavaStateError,
+    MalformedStreamRecord,
     ReservedStateId,
     StateNotFound,
     StateValueTooLarge,
@@ -22,6 +24,7 @@ from lava_state.errors import (
     UnsupportedInItemFormat,
     VersionConflict,
 )
+from lava_state.events import ChangeEvent, ChangeKind
 from lava_state.item import Encrypted, StateItem, StateType
 from lava_state.settings import ItemFormat, Settings
 
@@ -29,6 +32,9 @@ __all__ = [
     "AccessDenied",
     "AwsError",
     "AwsUnavailable",
+    "ChangeEvent",
+    "ChangeKind",
+    "ChangeNotPublished",
     "ConfigurationError",
     "CorruptStateItem",
     "Encrypted",
@@ -39,6 +45,7 @@ __all__ = [
     "InvalidTTL",
     "ItemFormat",
     "LavaStateError",
+    "MalformedStreamRecord",
     "ReservedStateId",
     "Settings",
     "StateItem",
