@@ -28,11 +28,15 @@ class CollectingEmitter:
 def test_xray_spans_per_batch_and_per_topic_carry_annotations(
     load_event: Any, subscribe_id: Any, make_processor: Any, realm: str
 ) -> None:
+    from aws_xray_sdk.core import xray_recorder
     from aws_xray_sdk.core.recorder import AWSXRayRecorder
 
+    # The SDK opens a UDP socket per recorder (one at import); nothing here sends
+    # on them, and an unclosed socket is a ResourceWarning at exit.
+    xray_recorder.emitter._socket.close()
     emitter = CollectingEmitter()
     recorder = AWSXRayRecorder()
-    recorder.emitter._socket.close()  # the default UDP emitter: never used here
+    recorder.emitter._socket.close()
     recorder.configure(emitter=emitter, sampling=False, context_missing="IGNORE_ERROR")
     subscribe_id("sid")
     processor = make_processor()
