@@ -162,7 +162,8 @@ class TopicPublisher:
             return False
         if self._clock() < until:
             return True
-        del self._missing_until[topic_arn]
+        # pop, not del: a local runner per realm may share one processor.
+        self._missing_until.pop(topic_arn, None)
         return False
 
     def publish(
