@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lava_state.constants import ATTR_STATE_ID, ATTR_TTL
-from lava_state.naming import table_name
+from lava_state.naming import realm_from_table_name, table_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -237,7 +237,8 @@ class StreamRunner:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.stream_arn = str(dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"])
-        queue = f"{table.replace('.', '-')}-stream-dlq"
+        # Named as the realm stack names it (deploy/lava-state.yaml).
+        queue = f"lava-state-{realm_from_table_name(table)}-stream-dlq"
         self.dlq_url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
         # Per shard: the next iterator, and the last sequence number handed on (checkpoint).
         self._iterators: dict[str, str | None] = {}
