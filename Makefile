@@ -28,6 +28,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_put_get.py
 	$(BIN)/python bench/bench_expand.py
+	$(BIN)/python bench/bench_stream.py
 
 clean:
 	rm -rf $(VENV)

@@ -7,6 +7,7 @@ from lava_state.errors import (
     AwsError,
     AwsUnavailable,
     BatchReadIncomplete,
+    ChangeNotPublished,
     ConfigurationError,
     CorruptStateItem,
     EncryptionError,
@@ -17,6 +18,7 @@ from lava_state.errors import (
     InvalidStateValue,
     InvalidTTL,
     LavaStateError,
+    MalformedStreamRecord,
     ReservedStateId,
     StateNotFound,
     StateValueTooLarge,
@@ -27,6 +29,7 @@ from lava_state.errors import (
     UnsupportedInItemFormat,
     VersionConflict,
 )
+from lava_state.events import ChangeEvent, ChangeKind
 from lava_state.item import Encrypted, StateItem, StateType
 from lava_state.settings import ItemFormat, Settings
 
@@ -35,6 +38,9 @@ __all__ = [
     "AwsError",
     "AwsUnavailable",
     "BatchReadIncomplete",
+    "ChangeEvent",
+    "ChangeKind",
+    "ChangeNotPublished",
     "ConfigurationError",
     "CorruptStateItem",
     "Encrypted",
@@ -47,6 +53,7 @@ __all__ = [
     "InvalidTTL",
     "ItemFormat",
     "LavaStateError",
+    "MalformedStreamRecord",
     "ReservedStateId",
     "Settings",
     "StateItem",

@@ -224,11 +224,17 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     from lava_state.local import local_aws
 
     realm = args.realm or os.environ.get(ENV_REALM) or "dev"
-    with local_aws(realm, port=args.port) as aws:
+    # The stream runner and TTL sweeper stand in for Lambda and DynamoDB TTL.
+    with local_aws(realm, port=args.port, stream_runner=True, ttl_sweeper=True) as aws:
         for key, value in {**aws.env(), ENV_REALM: realm}.items():
             print(f"export {key}={value}")
         print(
             f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it", flush=True
+        )
+        print(
+            "# stream processor: changes go to SNS topics lava-state-<realm>-<state_id>; "
+            "expired items are deleted within seconds",
+            flush=True,
         )
         try:
             threading.Event().wait()

@@ -56,3 +56,17 @@ BATCH_GET_MAX_KEYS: Final = 100
 BATCH_GET_MAX_CONCURRENCY: Final = 4
 BATCH_GET_DEADLINE_S: Final = 10.0
 DECRYPT_MAX_CONCURRENCY: Final = 8
+
+# The stream processor (Lambda) and its local event-source runner.
+ENV_REALM_TOPIC: Final = "LAVA_STATE_REALM_TOPIC"  # "true": also publish to lava-state-<realm>-all
+ENV_FIFO_TOPICS: Final = "LAVA_STATE_FIFO_TOPICS"  # "true": topics are FIFO (<name>.fifo)
+ENV_MISSING_TOPIC_TTL: Final = "LAVA_STATE_MISSING_TOPIC_TTL"  # seconds a "missing" is cached
+ENV_TRACING: Final = "LAVA_STATE_TRACING"  # auto | xray | otel | off
+DEFAULT_MISSING_TOPIC_TTL_S: Final = 30.0
+CHANGE_SCHEMA: Final = "lava-state.change/1"
+
+# SNS limits that shape the fan-out.
+SNS_MAX_TOPIC_NAME: Final = 256  # characters, ".fifo" included
+SNS_MAX_BATCH_ENTRIES: Final = 10  # PublishBatch entries per call
+SNS_MAX_PAYLOAD_BYTES: Final = 256 * 1024  # one message, and one whole PublishBatch call
+SNS_MAX_GROUP_ID: Final = 128  # FIFO MessageGroupId / MessageDeduplicationId length

@@ -20,11 +20,13 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     ├── VersionConflict              a conditional write lost; carries .current
     ├── UnsupportedInItemFormat      a version feature asked for in lava8 format
     ├── EncryptionError              KMS refused to encrypt or decrypt
+    ├── MalformedStreamRecord        a stream record that is not a lava-state change (poison)
     └── AwsError                     any other AWS failure; carries .aws_code
         ├── AwsUnavailable           throttled, unreachable or 5xx after retries
         │   └── BatchReadIncomplete  UnprocessedKeys left at the deadline; carries .state_ids
         ├── AccessDenied
-        └── TableNotFound
+        ├── TableNotFound
+        └── ChangeNotPublished       SNS refused a change notification (per record)
 
 AWS ``ClientError``\\ s are translated in one place,
 :func:`lava_state.aws.translate_client_error`, which chains the original.
@@ -177,3 +179,24 @@ class BatchReadIncomplete(AwsUnavailable):
     def __init__(self, message: str, *, state_ids: tuple[str, ...]) -> None:
         super().__init__(message, aws_code=None, operation="BatchGetItem")
         self.state_ids = state_ids
+
+
+class MalformedStreamRecord(LavaStateError):
+    """A DynamoDB stream record that cannot be turned into a change event (a poison record)."""
+
+    def __init__(self, sequence: str | None, reason: str) -> None:
+        super().__init__(f"stream record {sequence or '?'} is not a lava-state change: {reason}")
+        self.sequence = sequence
+
+
+class ChangeNotPublished(AwsError):
+    """SNS did not accept the notification of a change (after bounded retries).
+
+    ``sender_fault`` is SNS's verdict: True means retrying cannot help.
+    """
+
+    def __init__(
+        self, message: str, *, aws_code: str | None = None, sender_fault: bool = False
+    ) -> None:
+        super().__init__(message, aws_code=aws_code, operation="PublishBatch")
+        self.sender_fault = sender_fault

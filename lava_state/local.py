@@ -32,6 +32,15 @@ from lava_state.naming import kms_alias, table_name
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
+    from lava_state.local_streams import (
+        Handler,
+        RunnerSettings,
+        StreamRunner,
+        TtlMarks,
+        TtlSweeper,
+        WriteSignal,
+    )
+
 LOG = logging.getLogger(__name__)
 
 LOCAL_REGION = "us-east-1"
@@ -43,9 +52,10 @@ WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 class _SerialisedApp:
     """WSGI middleware running one request at a time, except SQS long polls."""
 
-    def __init__(self, app: WsgiApp) -> None:
+    def __init__(self, app: WsgiApp, writes: WriteSignal | None = None) -> None:
         self._app = app
         self._lock = threading.Lock()
+        self._writes = writes
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -54,11 +64,23 @@ class _SerialisedApp:
             return self._app(environ, start_response)
         with self._lock:
             # Materialise the body inside the lock: the response may be lazy.
-            return [b"".join(self._app(environ, start_response))]
+            body = [b"".join(self._app(environ, start_response))]
+        if self._writes is not None and _is_dynamodb_write(environ):
+            self._writes.notify()  # wakes the stream runners: no idle polling
+        return body
 
 
 def _is_long_poll(environ: dict[str, Any]) -> bool:
     return str(environ.get("HTTP_X_AMZ_TARGET", "")).endswith(".ReceiveMessage")
+
+
+_DYNAMODB_READS = ("Get", "BatchGet", "Query", "Scan", "Describe", "List")
+
+
+def _is_dynamodb_write(environ: dict[str, Any]) -> bool:
+    target = str(environ.get("HTTP_X_AMZ_TARGET", ""))
+    service, _, operation = target.partition(".")
+    return service.startswith("DynamoDB_") and not operation.startswith(_DYNAMODB_READS)
 
 
 class LocalAws:
@@ -75,6 +97,9 @@ class LocalAws:
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._session: boto3.session.Session | None = None
+        self._writes: WriteSignal | None = None
+        self._ttl_marks: TtlMarks | None = None
+        self._background: list[StreamRunner | TtlSweeper] = []
 
     def start(self) -> LocalAws:
         """Start the server (port 0 picks a free port)."""
@@ -92,7 +117,10 @@ class LocalAws:
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """One line per request would drown the demo's output."""
 
-        app = _SerialisedApp(DomainDispatcherApplication(create_backend_app))
+        from lava_state.local_streams import TtlMarks, WriteSignal
+
+        self._writes, self._ttl_marks = WriteSignal(), TtlMarks()
+        app = _SerialisedApp(DomainDispatcherApplication(create_backend_app), self._writes)
         self._server = make_server(
             self._host, self._port, app, threaded=True, request_handler=QuietHandler
         )
@@ -104,7 +132,9 @@ class LocalAws:
         return self
 
     def stop(self) -> None:
-        """Stop the server; moto keeps nothing across restarts."""
+        """Stop the runners and sweepers, then the server; moto keeps nothing across restarts."""
+        while self._background:
+            self._background.pop().stop()
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
@@ -187,13 +217,78 @@ class LocalAws:
         kms.create_alias(AliasName=alias, TargetKeyId=key_id)
         return key_id
 
+    def start_stream_runner(
+        self,
+        realm: str,
+        *,
+        handler: Handler | None = None,
+        settings: RunnerSettings | None = None,
+    ) -> StreamRunner:
+        """Run ``handler`` on the realm's stream as Lambda's event source mapping would.
+
+        The default handler is the stream processor (realm-wide topic off,
+        standard topics) with a client on this server. Stopped by :meth:`stop`.
+        """
+        from lava_state.local_streams import StreamRunner
+
+        if handler is None:
+            from stream_processor.config import ProcessorSettings
+            from stream_processor.handler import StreamProcessor
+
+            handler = StreamProcessor(
+                sns=self.client("sns"), settings=ProcessorSettings(realm=realm, tracing="off")
+            ).handle
+        runner = StreamRunner(
+            table_name(realm),
+            handler=handler,
+            dynamodb=self.client("dynamodb"),
+            streams=self.client("dynamodbstreams"),
+            sqs=self.client("sqs"),
+            settings=settings,
+            signal=self._writes,
+            marks=self._ttl_marks,
+        )
+        self._background.append(runner.start())
+        return runner
+
+    def start_ttl_sweeper(self, *realms: str, interval: float = 1.0) -> TtlSweeper:
+        """Delete expired items of ``realms`` (every TTL table when none) every ``interval`` s.
+
+        Their REMOVE records reach stream runners marked as TTL deletions.
+        Stopped by :meth:`stop`.
+        """
+        from lava_state.local_streams import TtlMarks, TtlSweeper
+
+        sweeper = TtlSweeper(
+            dynamodb=self.client("dynamodb"),
+            marks=self._ttl_marks or TtlMarks(),
+            realms=realms,
+            interval=interval,
+        )
+        self._background.append(sweeper.start())
+        return sweeper
+
 
 @contextmanager
-def local_aws(*realms: str, port: int = 0, set_env: bool = False) -> Iterator[LocalAws]:
-    """Run a LocalAws with ``realms`` provisioned; ``set_env`` exports its env meanwhile."""
+def local_aws(
+    *realms: str,
+    port: int = 0,
+    set_env: bool = False,
+    stream_runner: bool = False,
+    ttl_sweeper: bool = False,
+) -> Iterator[LocalAws]:
+    """Run a LocalAws with ``realms`` provisioned; ``set_env`` exports its env meanwhile.
+
+    ``stream_runner`` runs the stream processor on each realm's stream;
+    ``ttl_sweeper`` deletes the realms' expired items (as TTL deletions).
+    """
     with LocalAws(port=port) as aws:
         for realm in realms:
             aws.provision_realm(realm)
+            if stream_runner:
+                aws.start_stream_runner(realm)
+        if ttl_sweeper and realms:
+            aws.start_ttl_sweeper(*realms)
         saved = {k: os.environ.get(k) for k in aws.env()}
         if set_env:
             os.environ.update(aws.env())

@@ -2,8 +2,19 @@
 
 from __future__ import annotations
 
-from lava_state.constants import MAX_STATE_ID_BYTES, RESERVED_PREFIX
+import re
+
+from lava_state.constants import MAX_STATE_ID_BYTES, RESERVED_PREFIX, SNS_MAX_TOPIC_NAME
 from lava_state.errors import ConfigurationError, InvalidStateId, ReservedStateId
+
+TOPIC_PREFIX = "lava-state-"
+REALM_TOPIC_SUFFIX = "all"
+FIFO_SUFFIX = ".fifo"
+_TOPIC_SAFE = re.compile(r"[A-Za-z0-9_-]+")
+_TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+_ENCODED_MARKER = "lava-"  # plain ids never start with "lava" (any case): see topic_name
+_DIGEST_CHARS = 24  # 96 bits of SHA-256: collisions between encoded ids are not a concern
+_READABLE_CHARS = 64
 
 
 def table_name(realm: str) -> str:
@@ -57,3 +68,72 @@ def validate_posted_state_id(state_id: object) -> str:
             "(in any case) belong to lava itself; choose another id"
         )
     return checked
+
+
+def _topic_realm(realm: str) -> str:
+    realm = validate_realm(realm)
+    if not _TOPIC_SAFE.fullmatch(realm):
+        raise ConfigurationError(
+            f"realm {realm!r} cannot name an SNS topic: use letters, digits, '-' and '_' only"
+        )
+    return realm
+
+
+def topic_name(realm: str, state_id: str, *, fifo: bool = False) -> str:
+    """The SNS topic that carries the changes of ``state_id`` in ``realm``.
+
+    A *plain* id, made only of letters, digits, ``-`` and ``_``, maps to
+    exactly ``lava-state-<realm>-<state_id>`` when that fits SNS's 256-character
+    limit (``.fifo`` included for FIFO topics). Any other id is encoded as
+    ``lava-state-<realm>-lava-<24 hex of SHA-256(id)>[-<readable>]`` where
+    ``<readable>`` is the id's first characters with every run of other
+    characters replaced by ``_``, for people reading topic lists.
+
+    Two kinds of plain-looking ids are encoded too, so that no encoded name can
+    equal a plain one and no id can take the realm-wide topic: ids starting
+    with ``lava`` in any case (reserved to lava; publishers cannot post them)
+    and the id ``all`` (``lava-state-<realm>-all`` is the realm-wide topic).
+
+    Raises:
+        ConfigurationError: the realm cannot be part of a topic name.
+    """
+    base = f"{TOPIC_PREFIX}{_topic_realm(realm)}-"
+    suffix = FIFO_SUFFIX if fifo else ""
+    if (
+        _TOPIC_SAFE.fullmatch(state_id)
+        and state_id != REALM_TOPIC_SUFFIX
+        and not state_id.lower().startswith(RESERVED_PREFIX)
+        and len(base) + len(state_id) + len(suffix) <= SNS_MAX_TOPIC_NAME
+    ):
+        return f"{base}{state_id}{suffix}"
+    import hashlib  # only for encoded ids: start-up time counts
+
+    digest = hashlib.sha256(state_id.encode("utf-8", "surrogatepass")).hexdigest()
+    name = f"{base}{_ENCODED_MARKER}{digest[:_DIGEST_CHARS]}"
+    room = min(_READABLE_CHARS, SNS_MAX_TOPIC_NAME - len(name) - len(suffix) - 1)
+    if room < 0:
+        raise ConfigurationError(f"realm {realm!r} is too long to name SNS topics")
+    readable = _TOPIC_UNSAFE.sub("_", state_id)[:room].strip("_")
+    return f"{name}-{readable}{suffix}" if readable else f"{name}{suffix}"
+
+
+def realm_topic_name(realm: str, *, fifo: bool = False) -> str:
+    """The optional realm-wide topic ``lava-state-<realm>-all`` that carries every change.
+
+    Raises:
+        ConfigurationError: the realm cannot be part of a topic name.
+    """
+    suffix = FIFO_SUFFIX if fifo else ""
+    return f"{TOPIC_PREFIX}{_topic_realm(realm)}-{REALM_TOPIC_SUFFIX}{suffix}"
+
+
+def realm_from_table_name(table: str) -> str:
+    """The realm of a state table named ``lava.<realm>.state``.
+
+    Raises:
+        ConfigurationError: the table is not a lava state table.
+    """
+    prefix, suffix = "lava.", ".state"
+    if table.startswith(prefix) and table.endswith(suffix) and len(table) > len(prefix + suffix):
+        return table[len(prefix) : -len(suffix)]
+    raise ConfigurationError(f"table {table!r} is not a lava state table (lava.<realm>.state)")

@@ -1,0 +1,132 @@
+"""Change events: what the stream processor publishes for every change to a state item.
+
+The wire shape (schema ``lava-state.change/1``) is the JSON body of each SNS
+message; :class:`ChangeEvent` is its value object, shared by the processor
+that writes it and the consumers that read it.
+
+Delivery is at least once and, on standard topics, unordered: a consumer
+drops a duplicate or stale event by comparing ``sequence`` (a decimal string;
+compare as integers, increasing per state_id) with the last one it applied.
+``version`` increases by one per write of an item but starts again at 1 after
+a delete, so it orders the puts between two deletes only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, NotRequired, TypedDict
+
+from lava_state.constants import CHANGE_SCHEMA
+from lava_state.errors import InvalidInput
+from lava_state.item import StateType
+
+
+class ChangeKind(StrEnum):
+    """What happened to the item."""
+
+    PUT = "put"  # created or overwritten (stream INSERT or MODIFY)
+    DELETE = "delete"  # deleted by a caller (stream REMOVE)
+    EXPIRE = "expire"  # deleted by DynamoDB's TTL service (REMOVE by dynamodb.amazonaws.com)
+
+
+class ChangeMessage(TypedDict):
+    """The JSON body of a change notification."""
+
+    schema: str
+    realm: str
+    state_id: str
+    event: str
+    version: int
+    timestamp: str | None
+    publisher: str | None
+    type: str | None
+    sequence: str
+    approximate_creation_time: str | None
+    # Present for json and raw items on a put; never for secure items.
+    value: NotRequired[Any]
+    # True when the value was left out to keep the message within SNS's size limit.
+    value_omitted: NotRequired[bool]
+
+
+@dataclass(frozen=True, kw_only=True, slots=True)
+class ChangeEvent:
+    """One change to a state item, as notified.
+
+    ``value`` is meaningful only when ``has_value`` is true: puts of json and
+    raw items carry the decoded value; deletes, expiries and secure items
+    never do (subscribers read and decrypt the item themselves).
+    """
+
+    realm: str
+    state_id: str
+    kind: ChangeKind
+    version: int
+    sequence: str
+    timestamp: str | None = None
+    publisher: str | None = None
+    type: StateType | None = None
+    value: Any = None
+    has_value: bool = False
+    value_omitted: bool = False
+    approximate_creation_time: datetime | None = None
+
+    def __repr__(self) -> str:
+        # The value stays out of reprs (and so out of logs), whatever the type.
+        return (
+            f"ChangeEvent(realm={self.realm!r}, state_id={self.state_id!r}, "
+            f"kind={self.kind.value!r}, version={self.version}, sequence={self.sequence!r})"
+        )
+
+    def to_message(self) -> ChangeMessage:
+        """The wire shape of this event."""
+        created = self.approximate_creation_time
+        message: ChangeMessage = {
+            "schema": CHANGE_SCHEMA,
+            "realm": self.realm,
+            "state_id": self.state_id,
+            "event": self.kind.value,
+            "version": self.version,
+            "timestamp": self.timestamp,
+            "publisher": self.publisher,
+            "type": None if self.type is None else self.type.value,
+            "sequence": self.sequence,
+            "approximate_creation_time": None if created is None else created.isoformat(),
+        }
+        if self.has_value and self.type is not StateType.SECURE:
+            message["value"] = self.value
+        if self.value_omitted:
+            message["value_omitted"] = True
+        return message
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> ChangeEvent:
+        """Parse a notification body (already JSON-decoded).
+
+        Raises:
+            InvalidInput: not a ``lava-state.change/1`` message.
+        """
+        if message.get("schema") != CHANGE_SCHEMA:
+            raise InvalidInput(f"not a {CHANGE_SCHEMA} message: schema {message.get('schema')!r}")
+        try:
+            created = message.get("approximate_creation_time")
+            state_type = message.get("type")
+            return cls(
+                realm=str(message["realm"]),
+                state_id=str(message["state_id"]),
+                kind=ChangeKind(message["event"]),
+                version=int(message["version"]),
+                sequence=str(message["sequence"]),
+                timestamp=message.get("timestamp"),
+                publisher=message.get("publisher"),
+                type=None if state_type is None else StateType(state_type),
+                value=message.get("value"),
+                has_value="value" in message,
+                value_omitted=bool(message.get("value_omitted", False)),
+                approximate_creation_time=(
+                    None if created is None else datetime.fromisoformat(created).astimezone(UTC)
+                ),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise InvalidInput(f"malformed {CHANGE_SCHEMA} message: {exc}") from None

@@ -1,0 +1,272 @@
+"""The Lambda handler: DynamoDB Streams records → change events → SNS, per state_id.
+
+Entry point ``stream_processor.handler.lambda_handler`` for an event source
+mapping with ``FunctionResponseTypes: [ReportBatchItemFailures]``.
+
+Each invocation runs in two phases inside Powertools' batch processor: the
+record handler turns every record into a change event and routes it (a
+record that cannot be parsed fails alone); then, before the processor builds
+its response, the events go out with PublishBatch per topic in stream order,
+and the records whose notifications SNS did not take are moved to the
+failures. Lambda checkpoints at the lowest failed sequence number and
+redelivers from there.
+
+Powertools and the SNS client are loaded here only: this module is the
+Lambda's, and the client is built once per cold start (on first use).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
+
+from lava_state import aws
+from lava_state.errors import ChangeNotPublished, LavaStateError, MalformedStreamRecord
+from lava_state.naming import realm_topic_name, topic_name
+from stream_processor.config import ProcessorSettings
+from stream_processor.publish import Outgoing, TopicPublisher, build_outgoing
+from stream_processor.records import StreamSource, change_event
+from stream_processor.tracing import Tracer, make_tracer
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from mypy_boto3_sns import SNSClient
+
+    from lava_state.events import ChangeEvent
+
+logger = Logger(service="lava-state-stream-processor")
+
+
+class StreamProcessor:
+    """Turns stream batches into SNS notifications. One per cold start; clients injected.
+
+    ``handle(event, context)`` is the Lambda handler's body.
+    """
+
+    def __init__(
+        self,
+        *,
+        sns: SNSClient | None = None,
+        settings: ProcessorSettings | None = None,
+        tracer: Tracer | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        """Raises ConfigurationError for unusable settings (read from env when not given)."""
+        self.settings = settings if settings is not None else ProcessorSettings.from_env()
+        self.sns: SNSClient = sns if sns is not None else aws.get_client("sns")
+        self.tracer = tracer if tracer is not None else make_tracer(self.settings.tracing)
+        self.publisher = TopicPublisher(
+            sns=self.sns, missing_topic_ttl=self.settings.missing_topic_ttl, clock=clock
+        )
+        self._sources: dict[str, StreamSource] = {}
+
+    def source(self, event_source_arn: str) -> StreamSource:
+        """The realm and topic ARN prefix of a stream, parsed once per ARN.
+
+        Raises:
+            ConfigurationError: not a lava state table's stream.
+        """
+        source = self._sources.get(event_source_arn)
+        if source is None:
+            source = StreamSource.from_arn(event_source_arn, realm=self.settings.realm)
+            self._sources[event_source_arn] = source
+        return source
+
+    def topic_arns(self, source: StreamSource, state_id: str) -> tuple[str, ...]:
+        """Where a change of ``state_id`` goes: its own topic, then the realm topic if any."""
+        return _topic_arns(
+            source.topic_arn_prefix,
+            source.realm,
+            state_id,
+            self.settings.fifo,
+            self.settings.realm_topic,
+        )
+
+    def handle(self, event: dict[str, Any], context: Any = None) -> PartialItemFailureResponse:
+        """Process one batch; returns ``{"batchItemFailures": [...]}``.
+
+        Raises:
+            BatchProcessingError: every record failed (Lambda then retries or
+                bisects the batch and finally sends it to the on-failure destination).
+        """
+        batch = _ChangeBatch(self)
+        with self.tracer.span("lava-state.batch") as span:
+            try:
+                return process_partial_response(
+                    event=event,
+                    record_handler=batch.record_handler,
+                    processor=batch,
+                    context=context,
+                )
+            finally:
+                span.annotate("realm", batch.realm or "")
+                span.annotate("count", len(getattr(batch, "records", ())))
+                span.annotate("failures", len(batch.fail_messages))
+                logger.info(
+                    "batch processed",
+                    extra={
+                        "realm": batch.realm,
+                        "records": len(getattr(batch, "records", ())),
+                        "changes": batch.changes,
+                        "failed": len(batch.fail_messages),
+                        "sns_calls": batch.sns_calls,
+                        "missing_topics": batch.missing_topics,
+                    },
+                )
+
+
+@lru_cache(maxsize=4096)
+def _topic_arns(
+    prefix: str, realm: str, state_id: str, fifo: bool, realm_topic: bool
+) -> tuple[str, ...]:
+    own = prefix + topic_name(realm, state_id, fifo=fifo)
+    if realm_topic:
+        return (own, prefix + realm_topic_name(realm, fifo=fifo))
+    return (own,)
+
+
+class _ChangeBatch(BatchProcessor):
+    """One invocation: the record handler routes, ``_clean`` publishes, then Powertools reports."""
+
+    def __init__(self, processor: StreamProcessor) -> None:
+        super().__init__(EventType.DynamoDBStreams, raise_on_entire_batch_failure=True)
+        self._processor = processor
+        self._raw: list[dict[str, Any]] = []
+        self._events: dict[int, ChangeEvent] = {}
+        # Insertion order puts every per-id topic before the realm topic: see _publish.
+        self._by_topic: dict[str, list[Outgoing]] = {}
+        self._realm_topics: dict[str, list[Outgoing]] = {}
+        self.realm: str | None = None
+        self.changes = 0
+        self.sns_calls = 0
+        self.missing_topics = 0
+
+    def record_handler(self, record: DynamoDBRecord) -> None:
+        """Parse and route one record; raising marks it failed (and only it)."""
+        raw = record.raw_event
+        position = len(self._raw)
+        self._raw.append(raw)
+        processor = self._processor
+        try:
+            source = processor.source(str(raw.get("eventSourceARN", "")))
+            self.realm = source.realm
+            event = change_event(raw, realm=source.realm)
+            if event is None:
+                return  # a key-only image: nothing to notify
+            outgoing = build_outgoing(event, position=position, fifo=processor.settings.fifo)
+        except LavaStateError as exc:
+            sequence = exc.sequence if isinstance(exc, MalformedStreamRecord) else None
+            logger.error(
+                "poison record: reported as failed",
+                extra={
+                    "sequence": sequence or _sequence(raw),
+                    "event_id": raw.get("eventID"),
+                    "reason": str(exc),
+                },
+            )
+            raise
+        self.changes += 1
+        self._events[position] = event
+        topics = processor.topic_arns(source, event.state_id)
+        self._by_topic.setdefault(topics[0], []).append(outgoing)
+        for topic in topics[1:]:
+            self._realm_topics.setdefault(topic, []).append(outgoing)
+        if logger.log_level <= logging.DEBUG:  # skip building the extra dict otherwise
+            logger.debug(
+                "change routed",
+                extra={
+                    "state_id": event.state_id,
+                    "event": event.kind.value,
+                    "sequence": event.sequence,
+                    "version": event.version,
+                },
+            )
+
+    def _clean(self) -> None:
+        self._publish()
+        super()._clean()  # type: ignore[no-untyped-call]
+
+    def _publish(self) -> None:
+        """Publish every routed change; move the records SNS did not take to the failures."""
+        processor = self._processor
+        failed_from: dict[str, int] = {}
+        failures: dict[int, ChangeNotPublished] = {}
+        # Per-id topics first: a failure there holds back later changes of the
+        # id on the realm topic too (failed_from), so none overtakes it.
+        for topic, outgoing in (*self._by_topic.items(), *self._realm_topics.items()):
+            with processor.tracer.span("lava-state.publish") as span:
+                result = processor.publisher.publish(topic, outgoing, failed_from=failed_from)
+                span.annotate("topic", topic.rsplit(":", 1)[-1])
+                span.annotate("count", len(outgoing))
+                span.annotate("failures", len(result.failures))
+                span.annotate("missing", result.missing)
+            self.sns_calls += result.calls
+            self.missing_topics += result.missing
+            for position, exc in result.failures.items():
+                failures.setdefault(position, exc)
+        # A change published on one topic but failed (or held back) on another
+        # is failed as a whole; its redelivery duplicates, never reorders.
+        for position, event in self._events.items():
+            first = failed_from.get(event.state_id)
+            if first is not None and position > first and position not in failures:
+                failures[position] = ChangeNotPublished(
+                    f"change {event.sequence} of {event.state_id!r} held back: an earlier "
+                    "change of it was not published"
+                )
+        if not failures:
+            return
+        failed_raw = {id(self._raw[position]) for position in failures}
+        self.success_messages = [m for m in self.success_messages if id(m) not in failed_raw]
+        for position in sorted(failures):
+            exc, event = failures[position], self._events[position]
+            logger.warning(
+                "change not published: reported as failed",
+                extra={
+                    "state_id": event.state_id,
+                    "event": event.kind.value,
+                    "sequence": event.sequence,
+                    "aws_code": exc.aws_code,
+                    "reason": str(exc),
+                },
+            )
+            self.fail_messages.append(DynamoDBRecord(self._raw[position]))
+            self.exceptions.append((type(exc), exc, None))
+
+
+def _sequence(raw: dict[str, Any]) -> str | None:
+    dynamodb = raw.get("dynamodb")
+    return dynamodb.get("SequenceNumber") if isinstance(dynamodb, dict) else None
+
+
+_processor: StreamProcessor | None = None
+
+
+def get_processor() -> StreamProcessor:
+    """The cold start's processor: settings from the environment, clients built once."""
+    global _processor  # noqa: PLW0603 - one per cold start, by design
+    if _processor is None:
+        _processor = StreamProcessor()
+    return _processor
+
+
+def lambda_handler(event: dict[str, Any], context: Any) -> PartialItemFailureResponse:
+    """The Lambda entry point (ReportBatchItemFailures response).
+
+    Raises:
+        BatchProcessingError: every record of the batch failed.
+        ConfigurationError: the environment's settings cannot be used.
+    """
+    logger.append_keys(aws_request_id=getattr(context, "aws_request_id", None))
+    return get_processor().handle(event, context)
