@@ -18,6 +18,7 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     ├── EncryptionError              KMS refused to encrypt or decrypt
     └── AwsError                     any other AWS failure; carries .aws_code
         ├── AwsUnavailable           throttled, unreachable or 5xx after retries
+        │   └── ItemNotProcessed     a batch left the item unprocessed after retries
         ├── AccessDenied
         └── TableNotFound
 
@@ -27,9 +28,11 @@ AWS ``ClientError``\\ s are translated in one place,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lava_state.item import StateItem
 
 
@@ -97,12 +100,26 @@ class CorruptStateItem(LavaStateError):
 
 
 class VersionConflict(LavaStateError):
-    """A conditional write found another version; ``current`` is what is stored."""
+    """A conditional write found another version; ``current`` is what is stored.
 
-    def __init__(self, state_id: str, message: str, *, current: StateItem | None) -> None:
+    ``current`` is None when no unexpired item is stored. ``stored_attributes``
+    is the raw item DynamoDB returned with the failure (``ALL_OLD``; secure
+    values are ciphertext), which the publisher uses to recognise its own
+    committed write on a retry.
+    """
+
+    def __init__(
+        self,
+        state_id: str,
+        message: str,
+        *,
+        current: StateItem | None,
+        stored_attributes: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.state_id = state_id
         self.current = current
+        self.stored_attributes = stored_attributes
 
 
 class UnsupportedInItemFormat(LavaStateError):
@@ -128,6 +145,10 @@ class AwsError(LavaStateError):
 
 class AwsUnavailable(AwsError):
     """AWS throttled, timed out or failed after the bounded retries."""
+
+
+class ItemNotProcessed(AwsUnavailable):
+    """A batch call left the item unprocessed after the bounded retries: it was not written."""
 
 
 class AccessDenied(AwsError):
