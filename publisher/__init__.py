@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from publisher.item import LavaStateItem
-from publisher.publisher import StatePublisher
+from publisher.publisher import PutResult, PutSpec, RetryPolicy, StatePublisher
 
-__all__ = ["LavaStateItem", "StatePublisher"]
+__all__ = ["LavaStateItem", "PutResult", "PutSpec", "RetryPolicy", "StatePublisher"]
