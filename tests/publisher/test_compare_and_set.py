@@ -69,8 +69,9 @@ def test_stale_if_version_raises_conflict_with_current_and_writes_nothing(
 
 
 def test_conflict_returns_current_without_a_second_read(
-    publisher: StatePublisher, stored: Callable[[], dict[str, Any]]
+    make_publisher: Callable[..., StatePublisher],
 ) -> None:
+    publisher = make_publisher()  # its own clients: the hook below stays on them
     publisher.put("sid", "v1")
     calls: list[str] = []
     publisher.store.dynamodb.meta.events.register(
