@@ -559,7 +559,12 @@ class StatePublisher:
         return encode_value(write.type, write.value, state_id=write.state_id, realm=self.realm)
 
     def _attributes(
-        self, write: _Write, value_av: AttributeValue, *, version: int | None = 1
+        self,
+        write: _Write,
+        value_av: AttributeValue,
+        *,
+        version: int | None = 1,
+        token: bool = True,
     ) -> dict[str, AttributeValue]:
         attributes: dict[str, AttributeValue] = {
             ATTR_STATE_ID: {"S": write.state_id},
@@ -570,7 +575,8 @@ class StatePublisher:
             ATTR_PUBLISHER: {"S": write.publisher},
         }
         if not self._lava8:
-            attributes[ATTR_WRITE_TOKEN] = {"S": write.token}
+            if token:
+                attributes[ATTR_WRITE_TOKEN] = {"S": write.token}
             if version is not None:
                 attributes[ATTR_VERSION] = {"N": str(version)}
         return attributes
@@ -715,10 +721,13 @@ class StatePublisher:
             requests = [
                 {
                     "PutRequest": {
+                        # No write token: a batch put is idempotent as it is
+                        # (a retry writes the same item again).
                         "Item": self._attributes(
                             write,
                             value_av,
                             version=None if self._lava8 else versions.get(write.state_id, 0) + 1,
+                            token=False,
                         )
                     }
                 }
