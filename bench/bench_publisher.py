@@ -17,10 +17,12 @@ DynamoDB's; the ratios are what this script is for.
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import statistics
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -53,6 +55,14 @@ def raw_batch_write(dynamodb: Any, table: str, n: int, prefix: str) -> None:
             pending = response.get("UnprocessedItems", {}).get(table)
 
 
+def interleave(runs: list[Callable[[], None]], round_: int) -> None:
+    """Run candidates in turn, reversing the order every other round (ABBA) after a
+    collection, so that drift (GC, moto's growing stream) does not favour one side."""
+    for run in runs if round_ % 2 == 0 else runs[::-1]:
+        gc.collect()
+        run()
+
+
 def raw_read_versions(dynamodb: Any, table: str, n: int, prefix: str) -> None:
     """The read put_many adds to keep versions: consistent BatchGetItem, 100 keys per call."""
     for start in range(0, n, 100):
@@ -76,20 +86,28 @@ def bench_put_many(
     ours: list[float] = []
     raw: list[float] = []
     raw_rw: list[float] = []
-    for _ in range(rounds):
+
+    def run_ours() -> None:
         t0 = time.perf_counter()
         results = publisher.put_many({f"many/{i}": {"i": i, "lines": "45"} for i in range(n)})
         ours.append(time.perf_counter() - t0)
         failed = [r for r in results if not r.ok]
         if failed:
             raise SystemExit(f"put_many left {len(failed)} items unwritten: {failed[0].error}")
+
+    def run_raw() -> None:
         t0 = time.perf_counter()
         raw_batch_write(dynamodb, table, n, "raw/")
         raw.append(time.perf_counter() - t0)
+
+    def run_raw_rw() -> None:
         t0 = time.perf_counter()
         raw_read_versions(dynamodb, table, n, "rawrw/")
         raw_batch_write(dynamodb, table, n, "rawrw/")
         raw_rw.append(time.perf_counter() - t0)
+
+    for round_ in range(rounds):
+        interleave([run_ours, run_raw, run_raw_rw], round_)
     a, b, c = statistics.median(ours), statistics.median(raw), statistics.median(raw_rw)
     return [
         [
@@ -111,15 +129,22 @@ def bench_conditional(publisher: StatePublisher, n: int, rounds: int) -> list[st
     version = publisher.put("cond", 0).version
     cond: list[float] = []
     plain: list[float] = []
-    for _ in range(rounds):
+
+    def run_cond() -> None:
+        nonlocal version
         t0 = time.perf_counter()
         for i in range(n):
             version = publisher.put("cond", i, if_version=version).version
         cond.append((time.perf_counter() - t0) / n)
+
+    def run_plain() -> None:
         t0 = time.perf_counter()
         for i in range(n):
             publisher.put("plain", i)
         plain.append((time.perf_counter() - t0) / n)
+
+    for round_ in range(rounds):
+        interleave([run_cond, run_plain], round_)
     a, b = statistics.median(cond), statistics.median(plain)
     return [
         f"put(if_version=), {n} puts x {rounds} blocks",

@@ -433,6 +433,7 @@ class StatePublisher:
             UnsupportedInItemFormat: ``if_version`` in the lava8 item format.
         """
         specs = _as_specs(items)
+        now = _timestamp()  # one timestamp for the whole batch
         writes: list[_Write] = []
         seen: set[str] = set()
         for index, spec in enumerate(specs):
@@ -446,6 +447,7 @@ class StatePublisher:
                     publisher=spec.publisher or publisher,
                     if_version=spec.if_version,
                     if_absent=spec.if_absent,
+                    now=now,
                 )
             except InvalidInput as exc:
                 # Same class, so callers catching e.g. InvalidTTL still do.
@@ -511,6 +513,7 @@ class StatePublisher:
         publisher: str | None,
         if_version: int | None,
         if_absent: bool,
+        now: datetime | None = None,
     ) -> _Write:
         """Check everything that needs no AWS call (KMS included)."""
         state_id = validate_posted_state_id(state_id)
@@ -518,7 +521,7 @@ class StatePublisher:
         settings = self.store.settings
         ttl_s = ttl_seconds(ttl, default=settings.default_ttl, maximum=settings.max_ttl)
         self._check_conditions(state_id, if_version, if_absent=if_absent)
-        now = datetime.now(UTC).replace(microsecond=0)
+        now = now or _timestamp()
         write = _Write(
             state_id=state_id,
             type=state_type,
@@ -848,6 +851,11 @@ class StatePublisher:
 
     def __repr__(self) -> str:
         return f"StatePublisher(realm={self.realm!r}, publisher={self.publisher!r})"
+
+
+def _timestamp() -> datetime:
+    """The item timestamp: UTC, whole seconds (as lava writes it)."""
+    return datetime.now(UTC).replace(microsecond=0)
 
 
 def _now() -> AttributeValue:
