@@ -43,9 +43,14 @@ from lava_state.errors import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from tenacity import Retrying
+
+    from lava_state.item import StateItem
+
+    #: Decodes the raw item returned with a failed condition; None when expired.
+    CurrentDecoder = Callable[[Mapping[str, Any]], StateItem | None]
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -190,11 +195,22 @@ def app_retrying(
     )
 
 
-def call(fn: Callable[..., T], /, *, what: str, **kwargs: Any) -> T:
+def call(
+    fn: Callable[..., T],
+    /,
+    *,
+    what: str,
+    state_id: str = "",
+    decode_current: CurrentDecoder | None = None,
+    **kwargs: Any,
+) -> T:
     """Call an AWS API, retrying application-level transient errors, translating failures.
 
     ``what`` says what was being done, for the error message (e.g.
-    ``"put state item 'x' in lava.dev.state"``).
+    ``"put state item 'x' in lava.dev.state"``). For a conditional write,
+    ``state_id`` and ``decode_current`` (which turns the ``ALL_OLD`` item into
+    a StateItem, or None when it is expired) give the VersionConflict its
+    ``current`` item.
 
     Raises:
         LavaStateError: the translated failure, chained to the botocore error.
@@ -218,13 +234,24 @@ def call(fn: Callable[..., T], /, *, what: str, **kwargs: Any) -> T:
 
         return app_retrying()(replay_then_call, **kwargs)
     except (ClientError, BotoCoreError) as exc:
-        raise translate_client_error(exc, what=what) from exc
+        raise translate_client_error(
+            exc, what=what, state_id=state_id, decode_current=decode_current
+        ) from exc
 
 
-def translate_client_error(exc: BaseException, *, what: str) -> LavaStateError:
+def translate_client_error(
+    exc: BaseException,
+    *,
+    what: str,
+    state_id: str = "",
+    decode_current: CurrentDecoder | None = None,
+) -> LavaStateError:
     """Map a botocore error to the lava-state error for it (the one choke point).
 
-    The caller raises the result ``from exc``.
+    A failed condition becomes a VersionConflict carrying the item stored at
+    that moment, as DynamoDB returned it with the failure
+    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``: no second read). The
+    caller raises the result ``from exc``.
     """
     if isinstance(exc, ClientError):
         code = error_code(exc)
@@ -232,9 +259,7 @@ def translate_client_error(exc: BaseException, *, what: str) -> LavaStateError:
         operation = str(getattr(exc, "operation_name", ""))
         detail = f"cannot {what}: {code}: {message}"
         if code == "ConditionalCheckFailedException":
-            return VersionConflict(
-                "", f"cannot {what}: the condition on the item failed", current=None
-            )
+            return _version_conflict(exc, what=what, state_id=state_id, decode=decode_current)
         # Of the services lava-state calls, only DynamoDB answers ResourceNotFoundException.
         if code == "ResourceNotFoundException":
             return TableNotFound(
@@ -262,3 +287,22 @@ def translate_client_error(exc: BaseException, *, what: str) -> LavaStateError:
     if isinstance(exc, ConnectionError | HTTPClientError):
         return AwsUnavailable(f"cannot {what}: AWS could not be reached: {exc}")
     return AwsError(f"cannot {what}: {exc}")
+
+
+def _version_conflict(
+    exc: ClientError, *, what: str, state_id: str, decode: CurrentDecoder | None
+) -> VersionConflict:
+    stored: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
+    current = decode(stored) if stored is not None and decode is not None else None
+    # The version only: never a value, which may be secret.
+    if current is not None:
+        found = f"the stored item is at version {current.version}"
+    elif stored is not None and decode is not None:
+        found = "the stored item has expired"
+    elif decode is not None:
+        found = "no item is stored"
+    else:
+        found = "the condition on the item failed"
+    return VersionConflict(
+        state_id, f"cannot {what}: {found}", current=current, stored_attributes=stored
+    )

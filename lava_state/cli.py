@@ -82,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--publisher", help="publisher label (default: $LAVA_JOB_ID or 'lava-state CLI')"
     )
     put.add_argument("--kms-key", help="KMS key ARN or alias/... for secure items")
+    _put_conditions(put)
 
     get = commands.add_parser("get", parents=[common], help="print a state item's value")
     get.add_argument(
@@ -104,6 +105,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="Jinja template rendered with `state` bound to the value",
     )
     _add_get_many_options(get)
+
+    ls = commands.add_parser("ls", parents=[common], help="list state ids (never values)")
+    ls.add_argument("prefix", metavar="PREFIX", nargs="?", help="only ids starting with it")
+    ls.add_argument("--json", action="store_true", help="print each item's metadata as JSON")
 
     rm = commands.add_parser("rm", parents=[common], help="delete state items")
     rm.add_argument("state_ids", metavar="ID", nargs="+")
@@ -155,7 +160,66 @@ def cmd_put(args: argparse.Namespace) -> int:
     value = parse_params(args.param) if args.param is not None else parse_value(args.value)
     label = args.publisher or os.environ.get(ENV_JOB_ID) or PUBLISHER_CLI
     publisher = StatePublisher(**_connection(args), publisher=label)
-    publisher.put(args.state_id, value, type=args.type, ttl=args.ttl, kms_key=args.kms_key)
+    publisher.put(
+        args.state_id,
+        value,
+        type=args.type,
+        ttl=args.ttl,
+        kms_key=args.kms_key,
+        if_version=args.if_version,
+        if_absent=args.if_absent,
+    )
+    return 0
+
+
+def _put_conditions(put: argparse.ArgumentParser) -> None:
+    condition = put.add_mutually_exclusive_group()
+    condition.add_argument(
+        "--if-version",
+        type=_version_number,
+        metavar="N",
+        help="write only if the stored version is N (0: none stored); else exit 1",
+    )
+    condition.add_argument(
+        "--if-absent",
+        action="store_true",
+        help="write only if no unexpired item exists; else exit 1",
+    )
+
+
+def _version_number(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a version (a whole number >= 0)")
+    return int(text)
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from consumer_sdk.client import StateClient
+    from consumer_sdk.listing import list_states
+
+    summaries = sorted(
+        list_states(StateClient(**_connection(args)), args.prefix), key=lambda s: s.state_id
+    )
+    for summary in summaries:
+        if args.json:
+            # Metadata only: values (secure or not) are never read by ls.
+            print(
+                to_json(
+                    {
+                        "state_id": summary.state_id,
+                        "type": summary.type,
+                        "version": summary.version,
+                        "timestamp": summary.timestamp,
+                        "ttl": summary.ttl,
+                        "expires_at": summary.expires_at.isoformat()
+                        if summary.expires_at
+                        else None,
+                        "publisher": summary.publisher,
+                    }
+                )
+            )
+        else:
+            print(summary.state_id)
     return 0
 
 
@@ -249,7 +313,7 @@ def cmd_demo(_: argparse.Namespace) -> int:
     return run_demo()
 
 
-_COMMANDS = {"put": cmd_put, "get": cmd_get, "rm": cmd_rm, "demo": cmd_demo}
+_COMMANDS = {"put": cmd_put, "get": cmd_get, "rm": cmd_rm, "demo": cmd_demo, "ls": cmd_ls}
 
 
 def _add_get_many_options(get: argparse.ArgumentParser) -> None:

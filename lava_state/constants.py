@@ -31,6 +31,9 @@ ATTR_TIMESTAMP: Final = "timestamp"
 ATTR_TTL: Final = "ttl"
 ATTR_PUBLISHER: Final = "publisher"
 ATTR_VERSION: Final = "version"
+# Ours: a random token per write, so that a retried conditional write that did
+# commit the first time is recognised as our own success (see publisher).
+ATTR_WRITE_TOKEN: Final = "write_token"  # noqa: S105 - an attribute name
 LAVA8_ATTRIBUTES: Final = frozenset(
     {ATTR_STATE_ID, ATTR_TYPE, ATTR_VALUE, ATTR_TIMESTAMP, ATTR_TTL, ATTR_PUBLISHER}
 )
@@ -39,6 +42,11 @@ LAVA8_ATTRIBUTES: Final = frozenset(
 MAX_STATE_ID_BYTES: Final = 1024  # DynamoDB partition key limit is 2048; lava-state's rule.
 MAX_ITEM_BYTES: Final = 400 * 1024  # DynamoDB item size limit.
 KMS_MAX_PLAINTEXT_BYTES: Final = 4096  # KMS Encrypt plaintext limit.
+# Bytes an envelope-encrypted value adds to its plaintext, at most: header,
+# KMS-encrypted data key (under 512 bytes with any KMS key), nonce and GCM tag.
+ENVELOPE_MAX_OVERHEAD_BYTES: Final = 1024
+BATCH_WRITE_MAX_ITEMS: Final = 25  # BatchWriteItem limit per call.
+BATCH_GET_MAX_KEYS: Final = 100  # BatchGetItem limit per call.
 RESERVED_PREFIX: Final = "lava"  # lava reserves ids starting with it, case-insensitively.
 
 # Retry policy: botocore owns throttling and transient HTTP errors; tenacity
@@ -46,11 +54,13 @@ RESERVED_PREFIX: Final = "lava"  # lava reserves ids starting with it, case-inse
 BOTOCORE_MAX_ATTEMPTS: Final = 5
 APP_RETRY_MAX_ATTEMPTS: Final = 5
 APP_RETRY_MAX_WAIT_S: Final = 2.0
+APP_RETRY_BASE_WAIT_S: Final = 0.05
+# update()'s compare-and-set loop: conflicts retried at most this many times by default.
+UPDATE_MAX_RETRIES: Final = 10
 
 # Batched reads (BatchGetItem): at most 100 keys per call (AWS limit); chunks
 # are read concurrently by a bounded pool, UnprocessedKeys retried until done
 # or the deadline, secure values decrypted concurrently (one KMS call each).
-BATCH_GET_MAX_KEYS: Final = 100
 # Four, not more: against the embedded (in-process, serialised) server more
 # threads only contend for the GIL; against DynamoDB four overlap most latency.
 BATCH_GET_MAX_CONCURRENCY: Final = 4

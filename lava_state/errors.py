@@ -23,7 +23,8 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     ├── MalformedStreamRecord        a stream record that is not a lava-state change (poison)
     └── AwsError                     any other AWS failure; carries .aws_code
         ├── AwsUnavailable           throttled, unreachable or 5xx after retries
-        │   └── BatchReadIncomplete  UnprocessedKeys left at the deadline; carries .state_ids
+        │   ├── BatchReadIncomplete  UnprocessedKeys left at the deadline; carries .state_ids
+        │   └── ItemNotProcessed     a batch left the item unprocessed after retries
         ├── AccessDenied
         ├── TableNotFound
         └── ChangeNotPublished       SNS refused a change notification (per record)
@@ -34,9 +35,11 @@ AWS ``ClientError``\\ s are translated in one place,
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from lava_state.item import StateItem
 
 
@@ -104,12 +107,26 @@ class CorruptStateItem(LavaStateError):
 
 
 class VersionConflict(LavaStateError):
-    """A conditional write found another version; ``current`` is what is stored."""
+    """A conditional write found another version; ``current`` is what is stored.
 
-    def __init__(self, state_id: str, message: str, *, current: StateItem | None) -> None:
+    ``current`` is None when no unexpired item is stored. ``stored_attributes``
+    is the raw item DynamoDB returned with the failure (``ALL_OLD``; secure
+    values are ciphertext), which the publisher uses to recognise its own
+    committed write on a retry.
+    """
+
+    def __init__(
+        self,
+        state_id: str,
+        message: str,
+        *,
+        current: StateItem | None,
+        stored_attributes: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message)
         self.state_id = state_id
         self.current = current
+        self.stored_attributes = stored_attributes
 
 
 class UnsupportedInItemFormat(LavaStateError):
@@ -135,6 +152,10 @@ class AwsError(LavaStateError):
 
 class AwsUnavailable(AwsError):
     """AWS throttled, timed out or failed after the bounded retries."""
+
+
+class ItemNotProcessed(AwsUnavailable):
+    """A batch call left the item unprocessed after the bounded retries: it was not written."""
 
 
 class AccessDenied(AwsError):

@@ -182,18 +182,23 @@ def encode_raw(value: Any, *, state_id: str) -> AttributeValue:
         ) from None
 
 
-def secure_plaintext(value: Any, *, state_id: str) -> bytes:
+def secure_plaintext(value: Any, *, state_id: str, envelope: bool = False) -> bytes:
     """The plaintext of a secure value, checked against the KMS limit.
+
+    With ``envelope`` (the lava-state item format), larger plaintexts are
+    allowed: they are envelope-encrypted and bounded by the item size limit.
 
     Raises:
         InvalidStateValue: not JSON-serialisable.
-        StateValueTooLarge: over 4096 bytes of plaintext.
+        StateValueTooLarge: over 4096 bytes of plaintext without ``envelope``.
     """
     plaintext = json_encode(value, state_id=state_id).encode("utf-8")
-    if len(plaintext) > KMS_MAX_PLAINTEXT_BYTES:
+    if not envelope and len(plaintext) > KMS_MAX_PLAINTEXT_BYTES:
         raise StateValueTooLarge(
             f"secure value for state item {state_id!r} is {len(plaintext)} bytes once "
-            f"JSON-encoded: KMS encrypts at most {KMS_MAX_PLAINTEXT_BYTES}; store less"
+            f"JSON-encoded: KMS encrypts at most {KMS_MAX_PLAINTEXT_BYTES}, and lava 8.x "
+            "cannot read the envelope format larger values need (item format lava8); "
+            "store less"
         )
     return plaintext
 
@@ -212,7 +217,8 @@ def encode_value(
 
     Secure values are encrypted with ``kms_key`` under an EncryptionContext
     naming the realm and state_id (``bind_context=False`` writes lava 8.x's
-    context-free ciphertext). Validation happens before the KMS call.
+    context-free ciphertext, limited to 4096 bytes; bound values over it are
+    envelope-encrypted). Validation happens before the KMS call.
 
     Raises:
         InvalidStateValue, StateValueTooLarge: the value cannot be stored.
@@ -222,7 +228,7 @@ def encode_value(
         return {"S": json_encode(value, state_id=state_id)}
     if state_type is StateType.RAW:
         return encode_raw(value, state_id=state_id)
-    plaintext = secure_plaintext(value, state_id=state_id)
+    plaintext = secure_plaintext(value, state_id=state_id, envelope=bind_context)
     if kms is None or kms_key is None:
         raise ValueError("a KMS client and key are needed to encode a secure value")
     context = crypto.encryption_context(realm, state_id) if bind_context else None

@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from publisher.actions import run_state_action
 from publisher.item import LavaStateItem
-from publisher.publisher import StatePublisher
+from publisher.publisher import PutResult, PutSpec, RetryPolicy, StatePublisher
 
-__all__ = ["LavaStateItem", "StatePublisher", "run_state_action"]
+__all__ = [
+    "LavaStateItem",
+    "PutResult",
+    "PutSpec",
+    "RetryPolicy",
+    "StatePublisher",
+    "run_state_action",
+]

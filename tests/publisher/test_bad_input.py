@@ -39,7 +39,7 @@ BIG = "x" * 410_000
         ("sid", float("inf"), {"type": "raw"}, InvalidStateValue, "cannot store"),
         ("sid", BIG, {}, StateValueTooLarge, "at most 409600"),
         ("sid", BIG, {"type": "raw"}, StateValueTooLarge, "at most 409600"),
-        ("sid", "s" * 4095, {"type": "secure"}, StateValueTooLarge, "4096"),
+        ("sid", BIG, {"type": "secure"}, StateValueTooLarge, "409600"),
         ("sid", 1, {"ttl": "-5m"}, InvalidTTL, "positive"),
         ("sid", 1, {"ttl": "2D"}, InvalidTTL, "lower case"),
         ("sid", 1, {"ttl": "abc"}, InvalidTTL, "not a duration"),
@@ -61,6 +61,16 @@ def test_put_refuses_and_writes_nothing(
         publisher.put(state_id, value, **kwargs)
     assert isinstance(info.value, InvalidInput)
     assert isinstance(info.value, ValueError)
+    assert stored() == {}
+
+
+def test_lava8_format_keeps_the_kms_limit_for_secure_values(
+    realm: str, stored: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """lava 8.x cannot read the envelope format, so lava8 writes keep direct KMS's 4096 bytes."""
+    monkeypatch.setenv("LAVA_STATE_ITEM_FORMAT", "lava8")
+    with pytest.raises(StateValueTooLarge, match="4096"):
+        StatePublisher(realm).put("sid", "s" * 4095, type="secure")
     assert stored() == {}
 
 

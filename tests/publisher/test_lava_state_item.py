@@ -48,12 +48,15 @@ def test_default_session_works(realm: str) -> None:
     assert LavaStateItem.get("plain", realm).value == [1, 2]
 
 
-def test_stored_attributes_are_lavas_plus_version(realm: str, session: Any, stored: Any) -> None:
+def test_stored_attributes_are_lavas_plus_version_and_write_token(
+    realm: str, session: Any, stored: Any
+) -> None:
     LavaStateItem.new(
         "json", "sid", realm, {"a": 1}, ttl="2h", publisher="me", aws_session=session
     ).put()
     raw = stored()["sid"]
-    assert set(raw) == {"state_id", "type", "value", "timestamp", "ttl", "publisher", "version"}
+    lava = {"state_id", "type", "value", "timestamp", "ttl", "publisher"}
+    assert set(raw) == lava | {"version", "write_token"}
     assert raw["value"] == {"S": '{"a": 1}'}
     assert raw["version"] == {"N": "1"}
     assert abs(int(raw["ttl"]["N"]) - (time.time() + 7200)) < 5
