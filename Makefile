@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_put_get.py
 	$(BIN)/python bench/bench_expand.py
 	$(BIN)/python bench/bench_stream.py
+	$(BIN)/python bench/bench_publisher.py
 
 clean:
 	rm -rf $(VENV)
