@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from lava_state import aws
 from lava_state.constants import (
-    APP_RETRY_MAX_WAIT_S,
     ATTR_STATE_ID,
     ATTR_TYPE,
     BATCH_GET_DEADLINE_S,
@@ -221,14 +220,9 @@ class StateClient:
         if not pending or not pending.get("Keys"):
             return items, []
         # Slow path only: tenacity is imported when DynamoDB actually throttles us.
-        from tenacity import Retrying, retry_if_exception_type, stop_after_delay
-        from tenacity import wait_random_exponential as jittered
-
-        retrying = Retrying(
-            retry=retry_if_exception_type(_Unprocessed),
-            stop=stop_after_delay(max(0.0, deadline_at - time.monotonic())),
-            wait=jittered(multiplier=0.05, max=APP_RETRY_MAX_WAIT_S),
-            reraise=True,
+        retrying = aws.app_retrying(
+            lambda exc: isinstance(exc, _Unprocessed),
+            deadline=max(0.0, deadline_at - time.monotonic()),
         )
         try:
             for attempt in retrying:

@@ -27,6 +27,7 @@ from botocore.exceptions import (
 )
 
 from lava_state.constants import (
+    APP_RETRY_BASE_WAIT_S,
     APP_RETRY_MAX_ATTEMPTS,
     APP_RETRY_MAX_WAIT_S,
     BOTOCORE_MAX_ATTEMPTS,
@@ -177,20 +178,26 @@ def app_retrying(
     retry_if: Callable[[BaseException], bool] = is_app_retryable,
     *,
     attempts: int = APP_RETRY_MAX_ATTEMPTS,
+    deadline: float | None = None,
+    base_wait: float = APP_RETRY_BASE_WAIT_S,
     max_wait: float = APP_RETRY_MAX_WAIT_S,
 ) -> Retrying:
-    """A bounded, jittered tenacity policy for application-level retries."""
+    """A bounded, jittered tenacity policy for application-level retries.
+
+    Bounded by ``attempts``, or by ``deadline`` seconds from now when given.
+    """
     from tenacity import (
         Retrying,
         retry_if_exception,
         stop_after_attempt,
+        stop_after_delay,
         wait_random_exponential,
     )
 
     return Retrying(
         retry=retry_if_exception(retry_if),
-        stop=stop_after_attempt(attempts),
-        wait=wait_random_exponential(multiplier=0.05, max=max_wait),
+        stop=stop_after_attempt(attempts) if deadline is None else stop_after_delay(deadline),
+        wait=wait_random_exponential(multiplier=base_wait, max=max_wait),
         reraise=True,
     )
 

@@ -128,15 +128,9 @@ class RetryPolicy:
             raise InvalidInput("RetryPolicy needs 0 <= base_wait <= max_wait")
 
     def retrying(self, retry_if: Callable[[BaseException], bool], *, attempts: int) -> Any:
-        """A tenacity ``Retrying`` for ``retry_if`` (tenacity is imported only here)."""
-        from tenacity import Retrying, retry_if_exception, stop_after_attempt
-        from tenacity.wait import wait_random_exponential
-
-        return Retrying(
-            retry=retry_if_exception(retry_if),
-            stop=stop_after_attempt(attempts),
-            wait=wait_random_exponential(multiplier=self.base_wait, max=self.max_wait),
-            reraise=True,
+        """A tenacity ``Retrying`` for ``retry_if`` (tenacity is imported only when called)."""
+        return aws.app_retrying(
+            retry_if, attempts=attempts, base_wait=self.base_wait, max_wait=self.max_wait
         )
 
 
