@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shlex
 import subprocess
@@ -10,10 +12,12 @@ import sysconfig
 import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lava_state.constants import ENV_JOB_ID, ENV_REALM
-from lava_state.local import local_aws
+from lava_state.events import ChangeEvent
+from lava_state.local import LocalAws, local_aws
+from lava_state.naming import topic_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -28,78 +32,150 @@ def _shell(payload: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def run_demo(say: Callable[[str], None] = print) -> int:
-    """Run the scenario, printing each step; returns 0 when every step behaved."""
-    from consumer_sdk import StateClient, expand_job_spec
-    from publisher import StatePublisher
+def _subscribe(aws: LocalAws, topic: str) -> str:
+    """Create the topic and a queue raw-subscribed to it; return the queue URL."""
+    sns, sqs = aws.client("sns"), aws.client("sqs")
+    topic_arn = sns.create_topic(Name=topic)["TopicArn"]
+    queue_url = str(sqs.create_queue(QueueName="demo-watcher")["QueueUrl"])
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn["Attributes"]["QueueArn"],
+        Attributes={"RawMessageDelivery": "true"},
+    )
+    return queue_url
 
-    with local_aws(REALM) as aws, tempfile.TemporaryDirectory() as tmp:
-        say(f"== embedded AWS at {aws.endpoint_url}, realm {REALM!r} (table lava.{REALM}.state)")
+
+def _receive_change(aws: LocalAws, queue_url: str) -> ChangeEvent | None:
+    """The first complete change event on the queue, waiting up to 10 s."""
+    messages = aws.client("sqs").receive_message(
+        QueueUrl=queue_url, WaitTimeSeconds=10, MaxNumberOfMessages=1
+    )
+    for message in messages.get("Messages", []):
+        return ChangeEvent.from_message(json.loads(message["Body"]))
+    return None
+
+
+class _Demo:
+    """The scenario's steps; each prints what happens and returns whether it behaved."""
+
+    def __init__(self, aws: LocalAws, tmp: str, say: Callable[[str], None]) -> None:
+        from consumer_sdk import StateClient
+        from publisher import StatePublisher
+
+        self.aws, self.tmp, self.say = aws, tmp, say
         # The payloads run `lava-state` from this installation, as a worker's shell would.
         scripts = sysconfig.get_path("scripts")
-        env = {
+        self.env = {
             **os.environ,
             **aws.env(),
             ENV_REALM: REALM,
             "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}",
         }
         session, endpoint = aws.session(), aws.endpoint_url
-        client = StateClient(REALM, session=session, endpoint_url=endpoint)
-        publisher = StatePublisher(REALM, session=session, endpoint_url=endpoint, publisher="demo")
+        self.client = StateClient(REALM, session=session, endpoint_url=endpoint)
+        self.publisher = StatePublisher(
+            REALM, session=session, endpoint_url=endpoint, publisher="demo"
+        )
 
-        data = Path(tmp, "data.csv")
+    def _stored(self, state_id: str) -> dict[str, Any] | None:
+        """The raw item, as DynamoDB holds it (expired or not)."""
+        item = self.aws.client("dynamodb").get_item(
+            TableName=f"lava.{REALM}.state", Key={"state_id": {"S": state_id}}
+        )
+        return item.get("Item")  # type: ignore[no-any-return]
+
+    def line_counter(self) -> bool:
+        self.say("\n== an external actor subscribes to changes of 'sid' (SNS topic -> SQS queue)")
+        queue_url = _subscribe(self.aws, topic_name(REALM, "sid"))
+        self.say(f"topic {topic_name(REALM, 'sid')}")
+        data = Path(self.tmp, "data.csv")
         data.write_text("".join(f"row {i}\n" for i in range(LINES)))
         payload = f"lava-state put sid -p lines=$(wc -l < {shlex.quote(str(data))})"
-        say("\n== job demo/line-counter")
-        say(f"$ {payload}")
-        result = _shell(payload, {**env, ENV_JOB_ID: "demo/line-counter"})
+        self.say("\n== job demo/line-counter")
+        self.say(f"$ {payload}")
+        result = _shell(payload, {**self.env, ENV_JOB_ID: "demo/line-counter"})
         if result.returncode != 0:
-            say(f"line-counter failed: {result.stderr.strip()}")
-            return 1
-        stored = client.get("sid")
-        say(f"stored: {stored}")
+            self.say(f"line-counter failed: {result.stderr.strip()}")
+            return False
+        self.say(f"stored: {self.client.get('sid')}")
+        event = _receive_change(self.aws, queue_url)
+        if event is None:
+            self.say("notified: nothing arrived")
+            return False
+        self.say(
+            f"notified: {event.kind.value} of {event.state_id!r} version {event.version} "
+            f"by {event.publisher!r}, value {event.value}"
+        )
+        return bool(event.value == {"lines": str(LINES)})
+
+    def line_reporter(self) -> bool:
+        from consumer_sdk import expand_job_spec
 
         spec = {
             "job_id": "demo/line-reporter",
             "state": {"sid": "-- default --"},
             "payload": "echo The file contained {{state.sid.lines}} lines",
         }
-        say("\n== job demo/line-reporter")
-        say(f"declares state {spec['state']} and payload {spec['payload']!r}")
-        expanded = expand_job_spec(spec, client=client)
-        say(f"$ {expanded['payload']}")
-        result = _shell(expanded["payload"], env)
-        say(result.stdout.rstrip())
-        ok = result.stdout.strip() == f"The file contained {LINES} lines"
+        self.say("\n== job demo/line-reporter")
+        self.say(f"declares state {spec['state']} and payload {spec['payload']!r}")
+        expanded = expand_job_spec(spec, client=self.client)
+        self.say(f"$ {expanded['payload']}")
+        result = _shell(expanded["payload"], self.env)
+        self.say(result.stdout.rstrip())
+        return result.stdout.strip() == f"The file contained {LINES} lines"
 
-        say("\n== a secure item round-trips through KMS")
-        item = publisher.put("demo/token", {"token": "s3cr3t-value"}, type="secure")
-        say(f"put: {item}")
-        raw = aws.client("dynamodb").get_item(
-            TableName=f"lava.{REALM}.state", Key={"state_id": {"S": "demo/token"}}
-        )["Item"]["value"]
-        say(f"stored as {len(raw['B'])} bytes of KMS ciphertext (binary)")
-        read = client.get("demo/token")
-        ok &= read is not None and read.value == {"token": "s3cr3t-value"}
-        say(f"read back and decrypted: {read is not None and read.value == item.value}")
+    def secure(self) -> bool:
+        self.say("\n== a secure item round-trips through KMS")
+        item = self.publisher.put("demo/token", {"token": "s3cr3t-value"}, type="secure")
+        self.say(f"put: {item}")
+        stored = self._stored("demo/token") or {}
+        self.say(f"stored as {len(stored['value']['B'])} bytes of KMS ciphertext (binary)")
+        read = self.client.get("demo/token")
+        ok = read is not None and read.value == {"token": "s3cr3t-value"}
+        self.say(f"read back and decrypted: {ok}")
+        return ok
 
-        say("\n== an expired item reads as absent")
-        publisher.put("demo/short-lived", "soon gone", ttl="1s")
+    def expired(self) -> bool:
+        self.say("\n== an expired item reads as absent")
+        self.publisher.put("demo/short-lived", "soon gone", ttl="1s")
         time.sleep(2.1)
-        still_there = "Item" in aws.client("dynamodb").get_item(
-            TableName=f"lava.{REALM}.state", Key={"state_id": {"S": "demo/short-lived"}}
-        )
-        expired = client.get("demo/short-lived")
-        say(f"still in the table (DynamoDB deletes lazily): {still_there}; read: {expired}")
-        ok &= expired is None
+        still_there = self._stored("demo/short-lived") is not None
+        expired = self.client.get("demo/short-lived")
+        self.say(f"still in the table (DynamoDB deletes lazily): {still_there}; read: {expired}")
+        return expired is None
 
-        say("\n== a reserved id is refused")
+    def reserved(self) -> bool:
+        self.say("\n== a reserved id is refused")
         payload = "lava-state put lava-internal -v 1"
-        say(f"$ {payload}")
-        result = _shell(payload, env)
-        say(f"{result.stderr.strip()} (exit {result.returncode})")
-        ok &= result.returncode == 1
+        self.say(f"$ {payload}")
+        result = _shell(payload, self.env)
+        self.say(f"{result.stderr.strip()} (exit {result.returncode})")
+        return result.returncode == 1
 
+
+def run_demo(say: Callable[[str], None] = print) -> int:
+    """Run the scenario, printing each step; returns 0 when every step behaved."""
+    with local_aws(REALM, stream_runner=True) as aws, tempfile.TemporaryDirectory() as tmp:
+        # The in-process stream processor logs a JSON line per batch: useful under
+        # `local up`, noise here.
+        logging.getLogger("lava-state-stream-processor").setLevel(logging.WARNING)
+        say(f"== embedded AWS at {aws.endpoint_url}, realm {REALM!r} (table lava.{REALM}.state)")
+        say("   with the stream processor running on the table's stream")
+        demo = _Demo(aws, tmp, say)
+        # Every step runs, even after a failure, so the output shows them all.
+        results = [
+            step()
+            for step in (
+                demo.line_counter,
+                demo.line_reporter,
+                demo.secure,
+                demo.expired,
+                demo.reserved,
+            )
+        ]
+        ok = all(results)
         say("\n== demo " + ("passed" if ok else "FAILED"))
         return 0 if ok else 1
 

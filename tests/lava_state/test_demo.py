@@ -8,6 +8,10 @@ def test_demo_runs_the_seed_scenario() -> None:
     assert run_demo(lines.append) == 0
     output = "\n".join(lines)
     assert f"The file contained {LINES} lines" in output
+    assert (
+        f"notified: put of 'sid' version 1 by 'demo/line-counter', value {{'lines': '{LINES}'}}"
+        in output
+    )
     assert "s3cr3t-value" not in output
     assert "read: None" in output
     assert "reserved" in output
