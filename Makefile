@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench lambda-zip clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,5 +31,16 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_stream.py
 	$(BIN)/python bench/bench_publisher.py
 
+# The stream processor's code for the stack's ProcessorCodeBucket/Key: this
+# package and its runtime dependencies, as wheels for the function's runtime
+# (Python 3.12 on arm64, see deploy/lava-state.yaml).
+LAMBDA_PLATFORM := --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all:
+lambda-zip: $(STAMP)
+	rm -rf build/lambda build/wheel build/lava-state-processor.zip
+	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
+	$(BIN)/python -m pip install --quiet $(LAMBDA_PLATFORM) --target build/lambda build/wheel/*.whl
+	cd build/lambda && ../../$(BIN)/python -m zipfile -c ../lava-state-processor.zip .
+	@echo "built build/lava-state-processor.zip"
+
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) build
