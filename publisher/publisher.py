@@ -16,7 +16,8 @@ Idempotent retries
     carries our own token, so the write is reported as the success it was,
     with the version it got. Unconditional puts are guarded by the token too
     (``write_token <> :token``), so a retried commit does not bump the version
-    twice.
+    twice. When a resent conditional write fails against another writer's
+    token, whether ours committed cannot be told: WriteOutcomeUnknown.
 """
 
 from __future__ import annotations
@@ -433,10 +434,17 @@ class StatePublisher:
         ``items`` maps state_ids to values (written with ``type``, ``ttl``...)
         or is a sequence of :class:`PutSpec`. Unconditional items are written
         with BatchWriteItem, 25 per call. BatchWriteItem can carry neither a
-        condition nor an update expression, so their versions are read first
-        (consistent BatchGetItem, 100 keys per call) and written as version+1:
-        a concurrent writer to the same id between the read and the write can
-        make a version repeat (last writer wins, as with lava's put).
+        condition nor an update expression, so versions are read and written
+        one group of up to 100 items at a time: a consistent BatchGetItem of
+        the group's versions, then immediately the group's BatchWriteItem
+        chunks, each item written as the version read + 1. This is not atomic:
+        if another writer writes one of the group's ids between that read and
+        write, the batch's item overwrites it (last writer wins, as with lava's
+        put) and its batch-written version repeats the other writer's, or goes
+        back below it if that writer wrote more than once. Use :meth:`put` or
+        :meth:`update` when that matters; put_many is for bulk loads where one
+        writer owns the ids. Ids in later groups are read after earlier groups
+        are written, so they never get a version read before the call began.
         Conditional items (``if_version``/``if_absent``) are written one
         conditional UpdateItem each, so that a conflict fails that item alone.
         ``UnprocessedItems``/``UnprocessedKeys`` are retried with jittered
