@@ -14,3 +14,7 @@ __all__ = [
     "expand_job_spec",
     "list_states",
 ]
+
+import logging as _logging
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -29,6 +29,7 @@ from lava_state.errors import (
     UnknownStateType,
     UnsupportedInItemFormat,
     VersionConflict,
+    WriteOutcomeUnknown,
 )
 from lava_state.events import ChangeEvent, ChangeKind
 from lava_state.item import Encrypted, StateItem, StateType
@@ -68,6 +69,7 @@ __all__ = [
     "UnknownStateType",
     "UnsupportedInItemFormat",
     "VersionConflict",
+    "WriteOutcomeUnknown",
 ]
 
 import logging as _logging

@@ -299,17 +299,23 @@ def translate_client_error(
 def _version_conflict(
     exc: ClientError, *, what: str, state_id: str, decode: CurrentDecoder | None
 ) -> VersionConflict:
+    from lava_state.constants import ATTR_VERSION
+    from lava_state.item import attributes_expired  # lava_state.item imports this module
+
     stored: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-    current = decode(stored) if stored is not None and decode is not None else None
+    # The message comes from the raw item; ``current`` is decoded only when
+    # asked for (a publisher first checks whether the stored write is its own).
     # The version only: never a value, which may be secret.
-    if current is not None:
-        found = f"the stored item is at version {current.version}"
+    if stored is not None and decode is not None and not attributes_expired(stored):
+        version = stored.get(ATTR_VERSION, {}).get("N", "0")
+        found = f"the stored item is at version {version}"
     elif stored is not None and decode is not None:
         found = "the stored item has expired"
     elif decode is not None:
         found = "no item is stored"
     else:
         found = "the condition on the item failed"
+    load = None if stored is None or decode is None else (lambda: decode(stored))
     return VersionConflict(
-        state_id, f"cannot {what}: {found}", current=current, stored_attributes=stored
+        state_id, f"cannot {what}: {found}", stored_attributes=stored, load_current=load
     )

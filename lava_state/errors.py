@@ -27,6 +27,7 @@ Every error lava-state raises derives from :class:`LavaStateError`::
         │   └── ItemNotProcessed     a batch left the item unprocessed after retries
         ├── AccessDenied
         ├── TableNotFound
+        ├── WriteOutcomeUnknown      a retried conditional write: it may or may not have committed
         └── ChangeNotPublished       SNS refused a change notification (per record)
 
 AWS ``ClientError``\\ s are translated in one place,
@@ -38,7 +39,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from lava_state.item import StateItem
 
@@ -120,13 +121,28 @@ class VersionConflict(LavaStateError):
         state_id: str,
         message: str,
         *,
-        current: StateItem | None,
+        current: StateItem | None = None,
         stored_attributes: Mapping[str, Any] | None = None,
+        load_current: Callable[[], StateItem | None] | None = None,
     ) -> None:
         super().__init__(message)
         self.state_id = state_id
-        self.current = current
         self.stored_attributes = stored_attributes
+        self._current = current
+        # Decoding waits until ``current`` is asked for: a retried write that
+        # turns out to be our own never decodes (nor decrypts) anything.
+        self._load_current = load_current
+
+    @property
+    def current(self) -> StateItem | None:
+        """The stored item (None if no unexpired item is stored)."""
+        if self._load_current is not None:
+            self._current, self._load_current = self._load_current(), None
+        return self._current
+
+    @current.setter
+    def current(self, item: StateItem | None) -> None:
+        self._current, self._load_current = item, None
 
 
 class UnsupportedInItemFormat(LavaStateError):
@@ -156,6 +172,19 @@ class AwsUnavailable(AwsError):
 
 class ItemNotProcessed(AwsUnavailable):
     """A batch call left the item unprocessed after the bounded retries: it was not written."""
+
+
+class WriteOutcomeUnknown(AwsError):
+    """A conditional write was resent by botocore and its outcome cannot be told.
+
+    The first attempt may have committed before another writer changed the
+    item, or may never have reached DynamoDB: read the item to find out. Never
+    retried automatically (retrying could apply the change twice).
+    """
+
+    def __init__(self, state_id: str, message: str, *, aws_code: str | None = None) -> None:
+        super().__init__(message, aws_code=aws_code)
+        self.state_id = state_id
 
 
 class AccessDenied(AwsError):

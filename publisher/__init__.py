@@ -14,3 +14,7 @@ __all__ = [
     "StatePublisher",
     "run_state_action",
 ]
+
+import logging as _logging
+
+_logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,15 @@ class LavaStateItem:
     """A state item, with lava's API: ``new()`` / ``put()`` / ``get()`` / ``rm()``.
 
     Build one with :meth:`new` (to post) or :meth:`get` (to read). ``ttl`` is the
-    time to live in seconds, as in lava; ``expires_at`` is when it expires.
+    time to live in seconds that :meth:`put` gives the item, as in lava;
+    ``expires_at`` is when the stored item expires.
+
+    After :meth:`get`, as in lava: ``ttl`` is the realm's default TTL (what a
+    re-put uses, ``LAVA_STATE_TTL`` else 7d), not the time left, and
+    ``expires_at`` is the stored expiry. ``kms_key`` is not known after
+    :meth:`get` (the item does not record it): a re-put of a secure item that
+    was written with a custom key encrypts it with the realm key
+    (``alias/lava-<realm>-sys``) unless ``kms_key`` is set again.
     """
 
     def __init__(
@@ -132,14 +139,17 @@ class LavaStateItem:
     def from_state_item(
         cls, item: StateItem, *, realm: str, aws_session: boto3.session.Session | None = None
     ) -> LavaStateItem:
-        """Wrap a :class:`StateItem` read by the consumer SDK."""
-        remaining = max(0, (item.ttl or 0) - int(time.time()))
+        """Wrap a :class:`StateItem` read by the consumer SDK.
+
+        ``ttl`` is the realm's default TTL and ``kms_key`` is None (see the class docstring).
+        """
+        settings = Settings.from_env()
         return cls(
             item.state_id,
             realm,
             item.value,
             state_type=item.type,
-            ttl=remaining,
+            ttl=ttl_seconds(None, default=settings.default_ttl, maximum=settings.max_ttl),
             publisher=item.publisher,
             aws_session=aws_session,
             timestamp=item.timestamp,

@@ -16,11 +16,13 @@ Idempotent retries
     carries our own token, so the write is reported as the success it was,
     with the version it got. Unconditional puts are guarded by the token too
     (``write_token <> :token``), so a retried commit does not bump the version
-    twice.
+    twice. When a resent conditional write fails against another writer's
+    token, whether ours committed cannot be told: WriteOutcomeUnknown.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -30,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
 
 from lava_state import aws, crypto
 from lava_state.constants import (
@@ -57,6 +61,7 @@ from lava_state.errors import (
     LavaStateError,
     UnsupportedInItemFormat,
     VersionConflict,
+    WriteOutcomeUnknown,
 )
 from lava_state.item import (
     AttributeValue,
@@ -268,6 +273,12 @@ class StatePublisher:
             StateValueTooLarge, InvalidTTL, InvalidInput: bad input (nothing written).
             VersionConflict: the condition failed; ``.current`` is the stored
                 item (None if none is stored), its secure value not decrypted.
+            WriteOutcomeUnknown: a conditional write (``if_version``/``if_absent``)
+                was resent by botocore after a timeout or lost connection, and
+                then failed its condition against another writer's item, or
+                botocore's retries ran out after a request that may have
+                reached DynamoDB: ours may or may not have committed. Read the
+                item to find out; never retried automatically.
             UnsupportedInItemFormat: ``if_version`` in the lava8 item format.
             EncryptionError: KMS refused a secure value.
             AwsError: the write failed after retries.
@@ -282,7 +293,7 @@ class StatePublisher:
             if_version=if_version,
             if_absent=if_absent,
         )
-        return self._put_one(write, decrypt_conflict=False)
+        return self._put_one(write)
 
     def update(
         self,
@@ -306,7 +317,11 @@ class StatePublisher:
         ``fn`` may be called more than once: keep it free of side effects.
 
         Raises:
-            VersionConflict: still conflicting after ``retries`` retries.
+            VersionConflict: still conflicting after ``retries`` retries;
+                ``.current`` is the stored item, a secure value left Encrypted.
+            WriteOutcomeUnknown: a write was resent by botocore and its outcome
+                cannot be told (see :meth:`put`); not retried, so ``fn`` is never
+                applied twice. Read the item to find out.
             UnsupportedInItemFormat: the realm writes the lava8 item format.
             InvalidInput (and subclasses): bad arguments, or ``fn`` returned a
                 value that cannot be stored (nothing written).
@@ -325,9 +340,17 @@ class StatePublisher:
         ttl_seconds(ttl, default=settings.default_ttl, maximum=settings.max_ttl)
         current = self._read(state_id)
         conflicts = 0
+        # The raw item returned with the last conflict: decoded (and
+        # decrypted) only when fn needs it, never onto the conflict itself,
+        # whose ``current`` keeps a secure value Encrypted.
+        lost_to: VersionConflict | None = None
 
         def attempt() -> StateItem:
-            nonlocal current, conflicts
+            nonlocal current, conflicts, lost_to
+            if lost_to is not None:
+                raw = lost_to.stored_attributes
+                current = None if raw is None else self._decoder(decrypt=True)(raw)
+                lost_to = None
             state_type = explicit_type or (current.type if current else StateType.JSON)
             write = self._validate(
                 state_id,
@@ -340,11 +363,11 @@ class StatePublisher:
                 if_absent=current is None,
             )
             try:
-                return self._put_one(write, decrypt_conflict=True)
+                return self._put_one(write)
             except VersionConflict as conflict:
                 conflicts += 1
                 LOG.debug("update of %r conflicted (%d so far)", state_id, conflicts)
-                current = conflict.current
+                lost_to = conflict
                 raise
 
         result: StateItem = self.retry.retrying(
@@ -411,10 +434,17 @@ class StatePublisher:
         ``items`` maps state_ids to values (written with ``type``, ``ttl``...)
         or is a sequence of :class:`PutSpec`. Unconditional items are written
         with BatchWriteItem, 25 per call. BatchWriteItem can carry neither a
-        condition nor an update expression, so their versions are read first
-        (consistent BatchGetItem, 100 keys per call) and written as version+1:
-        a concurrent writer to the same id between the read and the write can
-        make a version repeat (last writer wins, as with lava's put).
+        condition nor an update expression, so versions are read and written
+        one group of up to 100 items at a time: a consistent BatchGetItem of
+        the group's versions, then immediately the group's BatchWriteItem
+        chunks, each item written as the version read + 1. This is not atomic:
+        if another writer writes one of the group's ids between that read and
+        write, the batch's item overwrites it (last writer wins, as with lava's
+        put) and its batch-written version repeats the other writer's, or goes
+        back below it if that writer wrote more than once. Use :meth:`put` or
+        :meth:`update` when that matters; put_many is for bulk loads where one
+        writer owns the ids. Ids in later groups are read after earlier groups
+        are written, so they never get a version read before the call began.
         Conditional items (``if_version``/``if_absent``) are written one
         conditional UpdateItem each, so that a conflict fails that item alone.
         ``UnprocessedItems``/``UnprocessedKeys`` are retried with jittered
@@ -459,7 +489,7 @@ class StatePublisher:
         for write in writes:
             if write.conditional:
                 try:
-                    item = self._put_one(write, decrypt_conflict=False)
+                    item = self._put_one(write)
                     results[write.state_id] = PutResult(state_id=write.state_id, item=item)
                 except LavaStateError as exc:
                     results[write.state_id] = PutResult(state_id=write.state_id, error=exc)
@@ -543,17 +573,17 @@ class StatePublisher:
         """The value attribute (KMS encryption for secure values)."""
         if write.encoded is not None:
             return write.encoded
-        if write.type is StateType.SECURE and write.plaintext is not None:
-            context = None if self._lava8 else crypto.encryption_context(self.realm, write.state_id)
-            blob = crypto.encrypt(
-                self.store.kms,
-                write.plaintext,
-                key_id=write.kms_key,
-                context=context,
-                state_id=write.state_id,
-            )
-            return {"B": blob}
-        return encode_value(write.type, write.value, state_id=write.state_id, realm=self.realm)
+        # _validate sets exactly one of encoded and plaintext.
+        assert write.plaintext is not None
+        context = None if self._lava8 else crypto.encryption_context(self.realm, write.state_id)
+        blob = crypto.encrypt(
+            self.store.kms,
+            write.plaintext,
+            key_id=write.kms_key,
+            context=context,
+            state_id=write.state_id,
+        )
+        return {"B": blob}
 
     def _attributes(
         self,
@@ -579,10 +609,15 @@ class StatePublisher:
         return attributes
 
     def _stored(self, write: _Write, value_av: AttributeValue, version: int) -> StateItem:
+        if write.plaintext is not None:
+            # A secure value as a read returns it: its JSON plaintext, decoded.
+            value = json.loads(write.plaintext)
+        else:
+            value = value_as_stored(write.type, write.value, value_av, state_id=write.state_id)
         return StateItem(
             state_id=write.state_id,
             type=write.type,
-            value=value_as_stored(write.type, write.value, value_av, state_id=write.state_id),
+            value=value,
             timestamp=write.timestamp,
             ttl=write.expires,
             publisher=write.publisher,
@@ -615,7 +650,7 @@ class StatePublisher:
         attributes = response.get("Item")
         return None if attributes is None else self._decoder(decrypt=True)(attributes)
 
-    def _put_one(self, write: _Write, *, decrypt_conflict: bool) -> StateItem:
+    def _put_one(self, write: _Write) -> StateItem:
         value_av = self._encode(write)
         attributes = self._attributes(write, value_av, version=None)
         check_item_size({**attributes, ATTR_VERSION: {"N": "1"}}, state_id=write.state_id)
@@ -645,7 +680,7 @@ class StatePublisher:
                 self.store.dynamodb.update_item,
                 what=what,
                 state_id=write.state_id,
-                decode_current=self._decoder(decrypt=decrypt_conflict),
+                decode_current=self._decoder(decrypt=False),
                 TableName=self.store.table,
                 Key={ATTR_STATE_ID: attributes[ATTR_STATE_ID]},
                 UpdateExpression=_UPDATE,
@@ -658,11 +693,23 @@ class StatePublisher:
         except VersionConflict as conflict:
             stored = conflict.stored_attributes or {}
             if stored.get(ATTR_WRITE_TOKEN, {}).get("S") != write.token:
+                if _resent(conflict):
+                    # Our first attempt may have committed and been overwritten
+                    # by another writer before botocore's resend: a conflict
+                    # would be a lie half the time, and update() would apply
+                    # its fn twice.
+                    raise _outcome_unknown(write.state_id, what) from conflict.__cause__
                 raise
             # Our own write committed and its response was lost; botocore's
             # retry then failed the condition against it. It succeeded.
             LOG.info("write of %r had committed before its retry", write.state_id)
             version = int(stored[ATTR_VERSION]["N"])
+        except AwsUnavailable as exc:
+            if write.conditional and isinstance(exc.__cause__, _MAYBE_SENT):
+                # botocore's retries ran out on a request that may have reached
+                # DynamoDB: the write may have committed.
+                raise _outcome_unknown(write.state_id, what) from exc.__cause__
+            raise
         return self._stored(write, value_av, version)
 
     def _put_lava8(
@@ -694,108 +741,122 @@ class StatePublisher:
             # lava 8.x items have no write token: the stored item being exactly
             # ours (same second, value, publisher) identifies a committed retry.
             if conflict.stored_attributes != attributes:
+                if _resent(conflict):
+                    raise _outcome_unknown(write.state_id, what) from conflict.__cause__
                 raise
         return self._stored(write, value_av, 0)
 
     def _batch_write(self, batched: list[tuple[_Write, AttributeValue]]) -> dict[str, PutResult]:
+        """Write unconditional items, one group of up to 100 ids at a time.
+
+        Each group's versions are read (one BatchGetItem) immediately before
+        that group is written (its BatchWriteItem chunks of 25), so a rival
+        writer can only be overwritten with a stale version inside the window
+        of one group, never by a version read at the start of a long call.
+        """
         results: dict[str, PutResult] = {}
-        if not batched:
-            return results
-        versions: dict[str, int] = {}
-        if not self._lava8:
-            versions, failed = self._read_versions([write.state_id for write, _ in batched])
-            for state_id, read_error in failed.items():
-                results[state_id] = PutResult(state_id=state_id, error=read_error)
-        pending = [(w, av) for w, av in batched if w.state_id not in results]
-        by_id = {w.state_id: (w, av) for w, av in pending}
         fatal: LavaStateError | None = None
-        for start in range(0, len(pending), BATCH_WRITE_MAX_ITEMS):
-            chunk = pending[start : start + BATCH_WRITE_MAX_ITEMS]
-            if fatal is not None:
-                for write, _ in chunk:
-                    results[write.state_id] = PutResult(state_id=write.state_id, error=fatal)
-                continue
-            requests = [
-                {
-                    "PutRequest": {
-                        # No write token: a batch put is idempotent as it is
-                        # (a retry writes the same item again).
-                        "Item": self._attributes(
-                            write,
-                            value_av,
-                            version=None if self._lava8 else versions.get(write.state_id, 0) + 1,
-                            token=False,
-                        )
-                    }
-                }
-                for write, value_av in chunk
-            ]
-            unprocessed, error = self._batch_rounds(requests, "BatchWriteItem", self._write_round)
-            for request in requests:
-                item = request["PutRequest"]["Item"]
-                state_id = item[ATTR_STATE_ID]["S"]
-                if error is not None:
-                    failure: LavaStateError | None = error
-                elif state_id in unprocessed:
-                    failure = ItemNotProcessed(
-                        f"state item {state_id!r} was not written: BatchWriteItem left it "
-                        f"unprocessed after {self.retry.attempts} attempts; put it again later"
-                    )
-                else:
-                    failure = None
-                if failure is not None:
-                    results[state_id] = PutResult(state_id=state_id, error=failure)
+        group_size = BATCH_GET_MAX_KEYS if not self._lava8 else BATCH_WRITE_MAX_ITEMS
+        for group_start in range(0, len(batched), group_size):
+            group = batched[group_start : group_start + group_size]
+            if fatal is None and not self._lava8:
+                versions, failed, fatal = self._read_versions([w.state_id for w, _ in group])
+                for state_id, read_error in failed.items():
+                    results[state_id] = PutResult(state_id=state_id, error=read_error)
+            else:
+                versions = {}
+            pending = [(w, av) for w, av in group if w.state_id not in results]
+            for start in range(0, len(pending), BATCH_WRITE_MAX_ITEMS):
+                chunk = pending[start : start + BATCH_WRITE_MAX_ITEMS]
+                if fatal is not None:
+                    for write, _ in chunk:
+                        results[write.state_id] = PutResult(state_id=write.state_id, error=fatal)
                     continue
-                write, value_av = by_id[state_id]
-                version = int(item[ATTR_VERSION]["N"]) if ATTR_VERSION in item else 0
-                results[state_id] = PutResult(
-                    state_id=state_id, item=self._stored(write, value_av, version)
-                )
-            # A failure that is not transient (no table, no access, no
-            # credentials) would fail every chunk the same way: stop calling.
-            if error is not None and not isinstance(error, AwsUnavailable):
-                fatal = error
+                written, error = self._write_chunk(chunk, versions)
+                results.update(written)
+                fatal = _fatal([error])
         return results
+
+    def _write_chunk(
+        self, chunk: list[tuple[_Write, AttributeValue]], versions: Mapping[str, int]
+    ) -> tuple[dict[str, PutResult], LavaStateError | None]:
+        """One BatchWriteItem chunk (at most 25 items), with its unprocessed-item rounds.
+
+        Returns the results and the error that stopped the rounds, if any.
+        """
+        requests = [
+            {
+                "PutRequest": {
+                    # No write token: a batch put is idempotent as it is
+                    # (a retry writes the same item again).
+                    "Item": self._attributes(
+                        write,
+                        value_av,
+                        version=None if self._lava8 else versions.get(write.state_id, 0) + 1,
+                        token=False,
+                    )
+                }
+            }
+            for write, value_av in chunk
+        ]
+        not_written, error = self._batch_rounds(requests, "BatchWriteItem", self._write_round)
+        results: dict[str, PutResult] = {}
+        for (write, value_av), request in zip(chunk, requests, strict=True):
+            state_id = write.state_id
+            if state_id in not_written:
+                failure = error or ItemNotProcessed(
+                    f"state item {state_id!r} was not written: BatchWriteItem left it "
+                    f"unprocessed after {self.retry.attempts} attempts; put it again later"
+                )
+                results[state_id] = PutResult(state_id=state_id, error=failure)
+                continue
+            item = request["PutRequest"]["Item"]
+            version = int(item[ATTR_VERSION]["N"]) if ATTR_VERSION in item else 0
+            results[state_id] = PutResult(
+                state_id=state_id, item=self._stored(write, value_av, version)
+            )
+        return results, error
 
     def _read_versions(
         self, state_ids: list[str]
-    ) -> tuple[dict[str, int], dict[str, LavaStateError]]:
-        """Stored versions (absent: not in the result) and the ids that could not be read."""
-        versions: dict[str, int] = {}
-        failed: dict[str, LavaStateError] = {}
-        for start in range(0, len(state_ids), BATCH_GET_MAX_KEYS):
-            chunk = state_ids[start : start + BATCH_GET_MAX_KEYS]
-            request = {
-                "Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in chunk],
-                "ConsistentRead": True,
-                "ProjectionExpression": "#sid, #ver",
-                "ExpressionAttributeNames": {"#sid": ATTR_STATE_ID, "#ver": ATTR_VERSION},
-            }
-            found: list[Mapping[str, Any]] = []
+    ) -> tuple[dict[str, int], dict[str, LavaStateError], LavaStateError | None]:
+        """Stored versions of at most 100 ids (absent: not in the result).
 
-            def round_(pending: Any, found: list[Mapping[str, Any]] = found) -> Any:
-                response = aws.call(
-                    self.store.dynamodb.batch_get_item,
-                    what=f"read versions in {self.store.table}",
-                    RequestItems={self.store.table: pending},
-                )
-                found.extend(response.get("Responses", {}).get(self.store.table, []))
-                return response.get("UnprocessedKeys", {}).get(self.store.table)
+        Also returns the ids that could not be read, and the error if it is
+        one that would fail every later call too (see :func:`_fatal`).
+        """
+        request = {
+            "Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in state_ids],
+            "ConsistentRead": True,
+            "ProjectionExpression": "#sid, #ver",
+            "ExpressionAttributeNames": {"#sid": ATTR_STATE_ID, "#ver": ATTR_VERSION},
+        }
+        found: list[Mapping[str, Any]] = []
 
-            unprocessed, error = self._batch_rounds(request, "BatchGetItem", round_)
-            for attributes in found:
-                versions[attributes[ATTR_STATE_ID]["S"]] = int(
-                    attributes.get(ATTR_VERSION, {}).get("N", "0")
-                )
-            for state_id in chunk:
-                if error is not None:
-                    failed[state_id] = error
-                elif state_id in unprocessed:
-                    failed[state_id] = ItemNotProcessed(
-                        f"state item {state_id!r} was not written: BatchGetItem left its version "
-                        f"unread after {self.retry.attempts} attempts; put it again later"
-                    )
-        return versions, failed
+        def round_(pending: Any) -> Any:
+            response = aws.call(
+                self.store.dynamodb.batch_get_item,
+                what=f"read versions in {self.store.table}",
+                RequestItems={self.store.table: pending},
+            )
+            found.extend(response.get("Responses", {}).get(self.store.table, []))
+            return response.get("UnprocessedKeys", {}).get(self.store.table)
+
+        not_read, error = self._batch_rounds(request, "BatchGetItem", round_)
+        versions = {
+            attributes[ATTR_STATE_ID]["S"]: int(attributes.get(ATTR_VERSION, {}).get("N", "0"))
+            for attributes in found
+        }
+        failed: dict[str, LavaStateError] = {
+            state_id: error
+            or ItemNotProcessed(
+                f"state item {state_id!r} was not written: BatchGetItem left its version "
+                f"unread after {self.retry.attempts} attempts; put it again later"
+            )
+            for state_id in state_ids
+            if state_id in not_read
+        }
+        return versions, failed, _fatal([error])
 
     def _write_round(self, pending: Any) -> Any:
         response = aws.call(
@@ -813,8 +874,10 @@ class StatePublisher:
     ) -> tuple[set[str], LavaStateError | None]:
         """Send, then resend what comes back unprocessed, with bounded jittered backoff.
 
-        Returns the state_ids still unprocessed and the error that stopped the
-        rounds, if any.
+        Returns the state_ids that were not processed (left unprocessed after
+        the last round, or pending when a round failed) and the error that
+        stopped the rounds, if any. Ids an earlier round processed are never
+        among them: they were written (or read).
         """
         pending = request
 
@@ -822,9 +885,10 @@ class StatePublisher:
             nonlocal pending
             left = send(pending)
             if left:
-                LOG.debug("%s left %d entries unprocessed", operation, _count(left))
+                ids = _state_ids(left)
+                LOG.debug("%s left %d entries unprocessed", operation, len(ids))
                 pending = left
-                raise _Unprocessed(_state_ids(left))
+                raise _Unprocessed(ids)
 
         try:
             self.retry.retrying(
@@ -840,11 +904,33 @@ class StatePublisher:
             return set(exc.pending), None
         except LavaStateError as exc:
             LOG.warning("%s failed: %s", operation, exc)
-            return set(), exc
+            return set(_state_ids(pending)), exc
         return set(), None
 
     def __repr__(self) -> str:
         return f"StatePublisher(realm={self.realm!r}, publisher={self.publisher!r})"
+
+
+# Transport failures after which the request may have reached DynamoDB (a
+# connect failure never did).
+_MAYBE_SENT = (ReadTimeoutError, ConnectionClosedError)
+
+
+def _resent(conflict: VersionConflict) -> bool:
+    """True if botocore resent the request that failed its condition."""
+    cause = conflict.__cause__
+    if not isinstance(cause, ClientError):
+        return False
+    return int(cause.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) > 0
+
+
+def _outcome_unknown(state_id: str, what: str) -> WriteOutcomeUnknown:
+    return WriteOutcomeUnknown(
+        state_id,
+        f"cannot tell whether the write succeeded ({what}): the request was resent after a "
+        "timeout or lost connection, so the write may or may not have committed; read the item "
+        "to find out",
+    )
 
 
 def _timestamp() -> datetime:
@@ -881,12 +967,16 @@ def _as_specs(items: Mapping[str, Any] | Iterable[PutSpec]) -> list[PutSpec]:
     return specs
 
 
+def _fatal(errors: Iterable[LavaStateError | None]) -> LavaStateError | None:
+    """The first error that would fail every later call the same way (no table, no access).
+
+    A transient one (throttling, unprocessed items) is not: later calls may succeed.
+    """
+    return next((e for e in errors if e is not None and not isinstance(e, AwsUnavailable)), None)
+
+
 def _state_ids(requests: Any) -> list[str]:
     """The state_ids in a BatchWriteItem request list or a BatchGetItem KeysAndAttributes."""
     if isinstance(requests, Mapping):
         return [key[ATTR_STATE_ID]["S"] for key in requests.get("Keys", [])]
     return [r["PutRequest"]["Item"][ATTR_STATE_ID]["S"] for r in requests]
-
-
-def _count(requests: Any) -> int:
-    return len(_state_ids(requests))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -140,6 +141,71 @@ def test_secure_conflict_never_shows_the_secret(publisher: StatePublisher) -> No
     for text in (str(info.value), repr(info.value), repr(current)):
         assert "hunter2" not in text
         assert "other-secret" not in text
+
+
+def test_update_giving_up_on_a_secure_item_leaves_current_encrypted(
+    make_publisher: Callable[..., StatePublisher],
+) -> None:
+    writer = make_publisher()
+    rival = make_publisher(publisher="rival")
+    writer.put("pw", "hunter2-secret", type="secure")
+
+    def beaten(value: Any) -> str:
+        rival.put("pw", "rivals-secret", type="secure")
+        return value + "!"
+
+    with pytest.raises(VersionConflict) as info:
+        writer.update("pw", beaten, retries=0)
+    current = info.value.current
+    assert current is not None
+    assert current.version == 2
+    assert isinstance(current.value, Encrypted)  # no plaintext on the exception
+    for text in (str(info.value), repr(info.value), repr(current)):
+        assert "secret" not in text
+
+
+def test_update_decrypts_a_conflicting_secure_value_only_to_call_fn_again(
+    make_publisher: Callable[..., StatePublisher],
+) -> None:
+    writer = make_publisher()
+    rival = make_publisher(publisher="rival")
+    writer.put("pw", "a", type="secure")
+    decrypts: list[str] = []
+    writer.store.kms.meta.events.register(
+        "before-call.kms.Decrypt", lambda **_: decrypts.append("Decrypt")
+    )
+    seen: list[Any] = []
+
+    def append_b(value: Any) -> str:
+        seen.append(value)
+        if len(seen) == 1:
+            rival.put("pw", "r", type="secure")
+        return value + "b"
+
+    result = writer.update("pw", append_b)
+
+    assert seen == ["a", "r"]  # the conflict's value, decrypted for fn
+    assert result.value == "rb"
+    assert decrypts == ["Decrypt", "Decrypt"]  # the first read, then the conflict
+
+
+def test_a_secure_update_retried_after_commit_decrypts_nothing_more(
+    make_publisher: Callable[..., StatePublisher], timeout_after_commit: Any
+) -> None:
+    """The token is checked before anything is decoded: our own write is not decrypted."""
+    writer = make_publisher()
+    writer.put("pw", "a", type="secure")
+    decrypts: list[str] = []
+    writer.store.kms.meta.events.register(
+        "before-call.kms.Decrypt", lambda **_: decrypts.append("Decrypt")
+    )
+    hook = timeout_after_commit(writer.store.dynamodb, "UpdateItem")
+
+    result = writer.update("pw", lambda value: value + "b")
+
+    assert hook.sent == ["200"]
+    assert (result.value, result.version) == ("ab", 2)
+    assert decrypts == ["Decrypt"]  # the read only: the committed retry was not decrypted
 
 
 @pytest.mark.parametrize(
@@ -310,9 +376,12 @@ def test_update_writes_nothing_when_fn_fails_or_returns_junk(
     assert stored() == {}
 
 
-def test_concurrent_updates_lose_nothing(publisher: StatePublisher, client: StateClient) -> None:
+def test_concurrent_updates_lose_nothing(
+    publisher: StatePublisher, client: StateClient, caplog: pytest.LogCaptureFixture
+) -> None:
     """8 threads x 250 update(+1) on one counter: exactly 2,000, every conflict retried."""
     threads, per_thread = 8, 250
+    caplog.set_level(logging.DEBUG, logger="publisher.publisher")
     calls = 0
     calls_lock = threading.Lock()
     versions: list[int] = []
@@ -344,5 +413,12 @@ def test_concurrent_updates_lose_nothing(publisher: StatePublisher, client: Stat
     assert item.version == 2000
     # Each successful update got its own version: none was overwritten.
     assert sorted(versions) == list(range(1, 2001))
-    # Every call of fn beyond the 2,000 that won was a conflict, retried.
-    assert calls >= 2000
+    # Writers did collide, and every call of fn beyond the 2,000 that won was a
+    # conflict, retried: no conflict was given up on or went unretried.
+    conflicts = sum(
+        1
+        for record in caplog.records
+        if record.name == "publisher.publisher" and record.msg.startswith("update of %r conflicted")
+    )
+    assert conflicts > 0
+    assert calls == 2000 + conflicts

@@ -8,12 +8,18 @@ standard retry mode sends it again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from botocore.config import Config
+from botocore.exceptions import ReadTimeoutError
+from botocore.httpsession import URLLib3Session
 
 from consumer_sdk import StateClient
-from lava_state.errors import VersionConflict
+from lava_state import aws
+from lava_state.errors import VersionConflict, WriteOutcomeUnknown
+from lava_state.local import LocalAws
 from publisher import StatePublisher
 from tests.publisher.conftest import TimeoutAfterCommit
 
@@ -91,7 +97,69 @@ def test_conditional_delete_retried_after_commit_is_a_success(
     assert stored() == {}
 
 
-def test_a_real_conflict_after_a_retry_still_surfaces(
+@dataclass
+class CommitThenRival:
+    """Sends the first request to the server (it commits), lets a rival write, then times out.
+
+    botocore then resends our request, which fails its condition against the
+    rival's item: our write did commit, but the stored token is the rival's.
+    """
+
+    rival: Callable[[], Any]
+    sent: list[str] = field(default_factory=list)
+    _http: URLLib3Session = field(default_factory=URLLib3Session)
+
+    def __call__(self, request: Any, **_: Any) -> None:
+        if self.sent:
+            return None
+        self.sent.append(str(self._http.send(request).status_code))
+        self.rival()
+        raise ReadTimeoutError(endpoint_url=request.url)
+
+
+def install_commit_then_rival(writer: StatePublisher, rival: Callable[[], Any]) -> CommitThenRival:
+    hook = CommitThenRival(rival)
+    writer.store.dynamodb.meta.events.register("before-send.dynamodb.UpdateItem", hook)
+    return hook
+
+
+def test_a_conditional_put_resent_after_a_rival_wrote_is_an_unknown_outcome(
+    writer: StatePublisher, make_publisher: Callable[..., StatePublisher], client: StateClient
+) -> None:
+    """Commit, rival write, timeout, resend: neither a success nor a conflict can be claimed."""
+    rival = make_publisher(publisher="rival")
+    writer.put("sid", "v1")
+    hook = install_commit_then_rival(writer, lambda: rival.put("sid", "theirs"))
+
+    with pytest.raises(WriteOutcomeUnknown, match="may or may not have committed") as info:
+        writer.put("sid", "v2", if_version=1)
+
+    assert hook.sent == ["200"]  # ours committed (version 2), then the rival's (version 3)
+    assert not isinstance(info.value, VersionConflict)
+    assert info.value.state_id == "sid"
+    item = client.get("sid")
+    assert item is not None
+    assert (item.value, item.version) == ("theirs", 3)
+
+
+def test_update_resent_after_a_rival_wrote_never_applies_fn_twice(
+    writer: StatePublisher, make_publisher: Callable[..., StatePublisher], client: StateClient
+) -> None:
+    rival = make_publisher(publisher="rival")
+    writer.put("n", 10)
+    calls: list[Any] = []
+    install_commit_then_rival(writer, lambda: rival.update("n", lambda v: v + 100))
+
+    with pytest.raises(WriteOutcomeUnknown):
+        writer.update("n", lambda v: calls.append(v) or v + 1)
+
+    assert calls == [10]  # not called again with the rival's value: no second +1
+    item = client.get("n")
+    assert item is not None
+    assert (item.value, item.version) == (111, 3)  # each increment applied exactly once
+
+
+def test_a_real_conflict_without_a_resend_is_still_a_conflict(
     writer: StatePublisher, make_publisher: Callable[..., StatePublisher]
 ) -> None:
     """The token tells our write from another writer's: theirs is still a conflict."""
@@ -102,3 +170,31 @@ def test_a_real_conflict_after_a_retry_still_surfaces(
         writer.put("sid", "v2", if_version=1)
     assert info.value.current is not None
     assert info.value.current.value == "theirs"
+
+
+def test_retries_running_out_after_the_request_was_sent_is_an_unknown_outcome(
+    local_aws: LocalAws,
+    make_publisher: Callable[..., StatePublisher],
+    timeout_after_commit: Inject,
+    client: StateClient,
+) -> None:
+    # Two attempts, so that botocore gives up quickly; each reaches the server.
+    dynamodb = local_aws.session().client(
+        "dynamodb",
+        endpoint_url=local_aws.endpoint_url,
+        config=aws.botocore_config().merge(
+            Config(retries={"mode": "standard", "total_max_attempts": 2})
+        ),
+    )
+    writer = make_publisher(dynamodb=dynamodb)
+    writer.put("sid", "v1")
+    hook = timeout_after_commit(dynamodb, "UpdateItem", times=2)
+
+    with pytest.raises(WriteOutcomeUnknown) as info:
+        writer.put("sid", "v2", if_version=1)
+
+    assert hook.sent == ["200", "400"]  # committed, then the resend failed its condition
+    assert isinstance(info.value.__cause__, ReadTimeoutError)
+    item = client.get("sid")
+    assert item is not None
+    assert (item.value, item.version) == ("v2", 2)  # it had committed: hence "unknown"

@@ -207,3 +207,46 @@ def test_state_client_get_value_and_decrypt_false(
     assert "pw" not in repr(encrypted.value)
     assert encrypted.timestamp is not None
     assert encrypted.timestamp <= datetime.now(UTC)
+
+
+def test_after_get_ttl_is_the_realms_default_and_expires_at_the_stored_expiry(
+    realm: str, session: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LAVA_STATE_TTL", "2d")
+    LavaStateItem.new("json", "sid", realm, 1, ttl="1h", aws_session=session).put()
+
+    got = LavaStateItem.get("sid", realm, aws_session=session)
+
+    assert got.ttl == 2 * 86400  # what a re-put uses, as in lava: not the hour left
+    assert got.expires_at is not None
+    assert abs(got.expires_at.timestamp() - (time.time() + 3600)) < 10  # the stored expiry
+    got.value = 2
+    got.put()
+    assert got.expires_at is not None
+    assert abs(got.expires_at.timestamp() - (time.time() + 2 * 86400)) < 10
+
+
+def test_after_get_kms_key_is_unknown_so_a_re_put_uses_the_realm_key(
+    local_aws: LocalAws, realm: str, session: Any, stored: Any
+) -> None:
+    kms = local_aws.client("kms")
+    custom = kms.create_key(Description="custom")["KeyMetadata"]["Arn"]
+    realm_key = kms.describe_key(KeyId=f"alias/lava-{realm}-sys")["KeyMetadata"]["Arn"]
+
+    def key_of_stored() -> str:
+        blob = bytes(stored()["pw"]["value"]["B"])
+        response = kms.decrypt(
+            CiphertextBlob=blob, EncryptionContext={"lava-realm": realm, "lava-state-id": "pw"}
+        )
+        return str(response["KeyId"])
+
+    LavaStateItem.new("secure", "pw", realm, "s3cret", kms_key=custom, aws_session=session).put()
+    assert key_of_stored() == custom
+
+    got = LavaStateItem.get("pw", realm, aws_session=session)
+    assert got.kms_key is None  # the item does not record its key
+    got.put()
+    assert key_of_stored() == realm_key  # as documented: the realm key
+    got.kms_key = custom
+    got.put()
+    assert key_of_stored() == custom

@@ -8,9 +8,17 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from consumer_sdk import StateClient
-from lava_state.errors import InvalidInput, InvalidTTL, ItemNotProcessed, VersionConflict
+from lava_state.errors import (
+    AccessDenied,
+    InvalidInput,
+    InvalidTTL,
+    ItemNotProcessed,
+    TableNotFound,
+    VersionConflict,
+)
 from lava_state.item import StateType
 from lava_state.naming import table_name
 from publisher import PutSpec, StatePublisher
@@ -198,21 +206,98 @@ def test_versions_left_unread_are_reported_and_not_written(
     assert set(stored()) == {"k0", "k2"}
 
 
-def test_put_many_on_a_missing_table_fails_every_item(
+def test_put_many_on_a_missing_table_fails_every_item_after_one_call(
     local_aws: Any, make_publisher: Callable[..., StatePublisher]
 ) -> None:
-    from lava_state.errors import AwsError
-
     writer = StatePublisher(
         "nosuchrealm",
         dynamodb=local_aws.client("dynamodb"),
         kms=local_aws.client("kms"),
     )
-    results = writer.put_many({f"k{i}": i for i in range(30)})
-    assert len(results) == 30
-    # moto's message for a missing table does not name the table, so the
-    # translator cannot tell TableNotFound apart: the AWS code is what matters.
-    assert all(
-        isinstance(r.error, AwsError) and r.error.aws_code == "ResourceNotFoundException"
-        for r in results
+    calls: list[str] = []
+    writer.store.dynamodb.meta.events.register(
+        "before-call.dynamodb", lambda model, **_: calls.append(model.name)
     )
+
+    results = writer.put_many({f"k{i}": i for i in range(250)})  # 3 groups, 10 chunks
+
+    assert len(results) == 250
+    assert all(isinstance(r.error, TableNotFound) for r in results)
+    assert results[0].error is not None
+    assert results[0].error.aws_code == "ResourceNotFoundException"
+    # Not transient: the first failing call stops the rest, reads and writes alike.
+    assert calls == ["BatchGetItem"]
+
+
+def test_a_rival_between_a_groups_read_and_write(
+    make_publisher: Callable[..., StatePublisher], client: StateClient
+) -> None:
+    """The documented race, exactly: a repeat inside the group, nothing stale in later groups.
+
+    put_many reads a group's versions (up to 100 ids) right before writing
+    that group. A rival writing to an id of the group in between is
+    overwritten and its version repeats; a rival writing to an id of a later
+    group is read before that group is written.
+    """
+    writer = make_publisher()
+    rival = make_publisher(publisher="rival")
+    ids = [f"k{i:03}" for i in range(150)]  # groups: k000-k099, k100-k149
+    writer.put_many(dict.fromkeys(ids, "old"))  # every id at version 1
+    rival_wrote: list[int] = []
+
+    def rival_writes(**_: Any) -> None:
+        if not rival_wrote:  # just before the first group's first chunk is written
+            rival_wrote.append(rival.put("k005", "rival's").version)
+            rival_wrote.append(rival.put("k120", "rival's").version)
+
+    writer.store.dynamodb.meta.events.register("before-call.dynamodb.BatchWriteItem", rival_writes)
+
+    results = {r.state_id: r for r in writer.put_many(dict.fromkeys(ids, "new"))}
+
+    assert rival_wrote == [2, 2]
+    assert all(r.ok for r in results.values())
+    in_group = client.get("k005")
+    assert in_group is not None
+    # In the group: the batch's write wins and version 2 repeats (the rival's number).
+    assert (in_group.value, in_group.version, in_group.publisher) == ("new", 2, "tests")
+    assert results["k005"].item is not None
+    assert results["k005"].item.version == 2
+    later = client.get("k120")
+    assert later is not None
+    # In a later group: read after the rival wrote, so written as version 3, not a stale 2.
+    assert (later.value, later.version) == ("new", 3)
+    assert results["k120"].item is not None
+    assert results["k120"].item.version == 3
+    untouched = client.get("k121")
+    assert untouched is not None
+    assert untouched.version == 2
+
+
+def test_a_failing_retry_round_fails_only_the_items_still_pending(
+    make_publisher: Callable[..., StatePublisher],
+    realm: str,
+    stored: Callable[[], dict[str, Any]],
+) -> None:
+    writer = make_publisher(retry=FAST_RETRY)
+    # Round 1 writes every item but k3, which comes back unprocessed...
+    drop = DropFromBatch(table_name(realm), lambda sid, call: call == 1 and sid == "k3")
+    install(writer.store.dynamodb, "BatchWriteItem", drop)
+
+    # ...and round 2, resending k3 alone, is refused.
+    def deny_the_resend(**_: Any) -> None:
+        if drop.calls == 2:
+            raise ClientError(
+                {"Error": {"Code": "AccessDeniedException", "Message": "no"}}, "BatchWriteItem"
+            )
+
+    writer.store.dynamodb.meta.events.register(
+        "before-call.dynamodb.BatchWriteItem", deny_the_resend
+    )
+
+    results = writer.put_many({f"k{i}": i for i in range(10)})
+
+    failed = {r.state_id: r.error for r in results if not r.ok}
+    assert set(failed) == {"k3"}
+    assert isinstance(failed["k3"], AccessDenied)
+    assert all(r.item is not None for r in results if r.state_id != "k3")
+    assert set(stored()) == {f"k{i}" for i in range(10)} - {"k3"}

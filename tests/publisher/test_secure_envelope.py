@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from botocore.stub import Stubber
 
 from consumer_sdk import StateClient
 from lava_state import crypto
@@ -137,9 +138,44 @@ def test_over_the_item_limit_is_refused_before_kms(
     assert stored() == {}
 
 
-def test_lava8_keeps_the_4096_byte_limit(
-    lava8_publisher: StatePublisher, stored: Callable[[], dict[str, Any]]
+def test_the_gcm_associated_data_binds_the_value_even_if_kms_ignores_the_context(
+    local_aws: Any,
 ) -> None:
-    with pytest.raises(StateValueTooLarge, match="lava8"):
-        lava8_publisher.put("big", big_secret(5000), type="secure")
-    assert stored() == {}
+    """GIVEN a KMS that hands back the data key whatever EncryptionContext is asked with,
+    WHEN an envelope is decrypted as another state_id or another realm,
+    THEN AES-GCM still refuses it: its associated data carries realm and state_id.
+    """
+    data_key = bytes(range(32))
+    kms = local_aws.client("kms")
+    stubber = Stubber(kms)
+    stubber.add_response(
+        "generate_data_key", {"Plaintext": data_key, "CiphertextBlob": b"wrapped-key"}
+    )
+    for _ in range(3):  # no expected_params: the context is not checked
+        stubber.add_response("decrypt", {"Plaintext": data_key})
+    plaintext = json.dumps(big_secret(5000)).encode()
+    with stubber:
+        blob = crypto.encrypt(
+            kms,
+            plaintext,
+            key_id="alias/any",
+            context=crypto.encryption_context("dev", "sid"),
+            state_id="sid",
+        )
+        assert crypto.is_envelope(blob)
+        for realm, state_id in (("dev", "other-sid"), ("prod", "sid")):
+            with pytest.raises(EncryptionError, match="moved from another item or realm"):
+                crypto.decrypt(
+                    kms,
+                    blob,
+                    context=crypto.encryption_context(realm, state_id),
+                    state_id=state_id,
+                )
+        # The same stubbed KMS opens it for its own item: only the binding failed above.
+        assert (
+            crypto.decrypt(
+                kms, blob, context=crypto.encryption_context("dev", "sid"), state_id="sid"
+            )
+            == plaintext
+        )
+    stubber.assert_no_pending_responses()
