@@ -209,5 +209,5 @@ def _copied(value: Any) -> Any:
     (a module, a client): the immutable sandbox still refuses to modify it."""
     try:
         return copy.deepcopy(value)
-    except Exception:  # noqa: BLE001 - deepcopy raises whatever the object's reduce raises
+    except Exception:
         return value

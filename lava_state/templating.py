@@ -185,7 +185,7 @@ class Renderer:
                 path=path,
                 lineno=lineno,
             ) from None
-        except Exception as exc:  # noqa: BLE001 - every runtime failure becomes a TemplateError
+        except Exception as exc:
             # Jinja's runtime errors, and Python's raised by operations inside the
             # template (1/0, int('x'), RecursionError...), whose message may quote a
             # value: never a secure one.
@@ -263,11 +263,14 @@ class Renderer:
         except TypeError:  # an unhashable key: not an id
             pass
         env = _environment(self._strict)
-        if isinstance(name, str) and hasattr(obj, name):
-            # Unsafe names go on to the sandbox, which refuses them loudly; the
-            # lenient mode keeps dict methods, as lava's templates may use them.
-            if not env.is_safe_attribute(obj, name, getattr(obj, name)) or not self._strict:
-                return False, None
+        # Unsafe names go on to the sandbox, which refuses them loudly; the
+        # lenient mode keeps dict methods, as lava's templates may use them.
+        if (
+            isinstance(name, str)
+            and hasattr(obj, name)
+            and (not self._strict or not env.is_safe_attribute(obj, name, getattr(obj, name)))
+        ):
+            return False, None
         return True, env.undefined(
             hint=f"state {name!r} is not declared in the job spec's 'state' map "
             "(declare it there with a default)",

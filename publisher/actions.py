@@ -107,9 +107,8 @@ def run_state_action(
         "ustart": started.astimezone(UTC),
         "result": _copied(job_result) if job_result is not None else {},
     }
-    secure_ids = [
-        loc[1] for loc in secure_locations if len(loc) == 2 and loc[0] == "state"  # noqa: PLR2004
-    ]
+    # A secure id is a secure location of the form ("state", id).
+    secure_ids = [str(loc[1]) for loc in secure_locations if loc[:1] == ("state",) and len(loc) > 1]
     renderer = Renderer(
         context,
         strict=strict,
@@ -171,7 +170,7 @@ def _copied(value: Any) -> Any:
     """A deep copy, or the value itself when it cannot be copied (a module, a client)."""
     try:
         return copy.deepcopy(value)
-    except Exception:  # noqa: BLE001 - deepcopy raises whatever the object's reduce raises
+    except Exception:
         return value
 
 
