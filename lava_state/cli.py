@@ -43,7 +43,7 @@ def _json_default(obj: Any) -> Any:
         return decimal_number(obj)
     # Raw binary values (DynamoDB B, as boto3's Binary or bytes) print as base64 text.
     if isinstance(obj, Binary):
-        obj = bytes(obj)
+        obj = obj.__bytes__()
     if isinstance(obj, bytes | bytearray):
         return base64.b64encode(bytes(obj)).decode("ascii")
     if isinstance(obj, set | frozenset):

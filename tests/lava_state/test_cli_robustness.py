@@ -1,4 +1,4 @@
-"""CLI robustness: raw binary values, NaN/Infinity as strings, internal errors without tracebacks."""
+"""CLI robustness: raw binary values, NaN/Infinity as strings, internal errors in one line."""
 
 from __future__ import annotations
 
