@@ -164,7 +164,8 @@ class StateClient:
         otherwise its error is raised (the first failing id in input order).
 
         Raises:
-            InvalidInput: ``state_ids`` is a string rather than a collection of ids.
+            InvalidInput: ``state_ids`` is a string, None or anything else than a
+                collection of ids.
             InvalidStateId: an id is not valid (nothing is read); the message gives its position.
             BatchReadIncomplete: keys were still unprocessed at the deadline; ``state_ids``
                 names them.
@@ -244,6 +245,13 @@ class StateClient:
     def _decode_many(
         self, live: list[tuple[str, RawItem]], *, decrypt: bool, partial: bool
     ) -> StateItems:
+        """Decode the live items, decrypting secure ones concurrently.
+
+        Without ``partial``, the error of the first failing id in input order
+        is raised (secure items after a known failure are not decrypted);
+        with it, every item is attempted and failures are in the result's
+        ``errors``.
+        """
         decoded: dict[str, StateItem] = {}
         errors: dict[str, LavaStateError] = {}
         secure: list[tuple[str, RawItem]] = []
@@ -254,9 +262,12 @@ class StateClient:
             try:
                 decoded[sid] = decode_item(attributes, realm=self.realm, decrypt=False)
             except LavaStateError as exc:
-                if not partial:
-                    raise
                 errors[sid] = exc
+        if errors and not partial:
+            # Only a secure item before the first failure could fail first in input order.
+            first = next(i for i, (sid, _) in enumerate(live) if sid in errors)
+            before = {sid for sid, _ in live[:first]}
+            secure = [entry for entry in secure if entry[0] in before]
         if secure:
             kms = self.store.kms
 
@@ -287,7 +298,8 @@ def _checked_ids(state_ids: Iterable[str]) -> list[str]:
     """Validated ids, deduplicated in first-seen order.
 
     Raises:
-        InvalidInput: a string was passed instead of a collection.
+        InvalidInput: a string (or anything not iterable, e.g. None) was passed
+            instead of a collection.
         InvalidStateId: an id is invalid; the message names its position.
     """
     if isinstance(state_ids, str | bytes):
@@ -295,8 +307,14 @@ def _checked_ids(state_ids: Iterable[str]) -> list[str]:
             f"state_ids must be a collection of ids, not a single {type(state_ids).__name__}: "
             f"pass [{state_ids!r}]"
         )
+    try:
+        iterator = iter(state_ids)
+    except TypeError:
+        raise InvalidInput(
+            f"state_ids must be a collection of ids, not {type(state_ids).__name__}"
+        ) from None
     checked: dict[str, None] = {}
-    for position, state_id in enumerate(state_ids):
+    for position, state_id in enumerate(iterator):
         try:
             checked[validate_state_id(state_id)] = None
         except InvalidStateId as exc:

@@ -14,8 +14,8 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from consumer_sdk.client import StateClient
-from lava_state.errors import InvalidInput, InvalidJobSpec, InvalidStateId
+from consumer_sdk.client import StateClient, StateItems
+from lava_state.errors import InvalidInput, InvalidJobSpec, InvalidStateId, LavaStateError
 from lava_state.item import SECRET_MASK, StateType
 from lava_state.naming import validate_state_id
 from lava_state.templating import Location, Renderer, json_path
@@ -35,12 +35,21 @@ class ExpandedJobSpec(dict[str, Any]):
 
     ``secure_paths`` lists the JSON paths holding secure material: each secure
     entry of ``state`` and every rendered string that used a secure value.
-    ``repr()`` and ``str()`` (hence logging) show :meth:`masked`.
+    ``repr()`` and ``str()`` (hence logging) show :meth:`masked`. ``errors``
+    maps each declared id whose stored value could not be decoded or
+    decrypted to its error (only with ``partial=True``; its default was kept).
     """
 
-    def __init__(self, spec: Mapping[str, Any], *, secure: Iterable[Location] = ()) -> None:
+    def __init__(
+        self,
+        spec: Mapping[str, Any],
+        *,
+        secure: Iterable[Location] = (),
+        errors: Mapping[str, LavaStateError] | None = None,
+    ) -> None:
         super().__init__(spec)
         self._secure: tuple[Location, ...] = tuple(dict.fromkeys(secure))
+        self.errors: dict[str, LavaStateError] = dict(errors or {})
 
     @property
     def secure_paths(self) -> tuple[str, ...]:
@@ -79,6 +88,7 @@ def expand_job_spec(
     render: bool = True,
     strict: bool = True,
     extra_context: Mapping[str, Any] | None = None,
+    partial: bool = False,
 ) -> ExpandedJobSpec:
     """Return a copy of ``job_spec`` with its declared state resolved and its strings rendered.
 
@@ -95,6 +105,12 @@ def expand_job_spec(
 
     Secure values are decrypted (the job needs them); the result's
     ``secure_paths`` says where they are and its ``repr()`` masks them.
+    Templates cannot modify the spec, its state or ``extra_context`` (the
+    sandbox is immutable and works on copies).
+
+    With ``partial``, a stored value that cannot be decoded or decrypted
+    leaves its default in place and its error is in the result's ``errors``;
+    by default it is raised.
 
     Raises:
         InvalidJobSpec: the spec is not a map, or its ``state`` is not a map of
@@ -104,11 +120,14 @@ def expand_job_spec(
             or ``realm`` contradicts ``client``.
         TemplateError: a template failed (syntax error, undefined name, undeclared
             state id); names its JSON path and line.
-        TemplateSecurityError: a template reached for Python internals.
+        TemplateSecurityError: a template reached for Python internals, tried to
+            modify data, or exceeded a size limit.
+        CorruptStateItem, EncryptionError: a stored value cannot be decoded or
+            decrypted (unless ``partial``).
         (and what :meth:`StateClient.get_many` raises)
     """
     declared = _declared_state(job_spec)
-    extra = dict(extra_context or {})
+    extra = {name: _copied(value) for name, value in (extra_context or {}).items()}
     clash = sorted(RESERVED_CONTEXT & extra.keys())
     if clash:
         raise InvalidInput(
@@ -122,7 +141,7 @@ def expand_job_spec(
             f"realm {realm!r} contradicts the client's realm {client.realm!r}: pass one of them"
         )
 
-    items = client.get_many(declared) if declared else {}
+    items = client.get_many(declared, partial=partial) if declared else StateItems()
     resolved: dict[str, Any] = {}
     secure_ids: list[str] = []
     for state_id, default in declared.items():
@@ -150,7 +169,7 @@ def expand_job_spec(
             for key, value in spec.items()
         }
         secure.extend(renderer.secure_locations)
-    result = ExpandedJobSpec(spec, secure=secure)
+    result = ExpandedJobSpec(spec, secure=secure, errors=items.errors)
     LOG.debug("expanded job spec (%d state ids declared): %s", len(declared), result)
     return result
 
@@ -183,3 +202,12 @@ def _declared_state(job_spec: Mapping[str, Any]) -> dict[str, Any]:
             shown = state_id if len(state_id) <= 60 else f"{state_id[:60]}..."
             raise InvalidStateId(f"the job spec's 'state' declares {shown!r}: {exc}") from None
     return dict(declared)
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of a context value, or the value itself when it cannot be copied
+    (a module, a client): the immutable sandbox still refuses to modify it."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lava_state import aws
@@ -15,7 +16,7 @@ from lava_state.constants import (
     ATTR_TYPE,
     ATTR_VERSION,
 )
-from lava_state.errors import InvalidInput
+from lava_state.errors import CorruptStateItem, InvalidInput
 from lava_state.item import attributes_expired
 
 if TYPE_CHECKING:
@@ -64,6 +65,7 @@ def list_states(
 
     Raises:
         InvalidInput: ``page_size`` is not a positive whole number.
+        CorruptStateItem: an item's version or ttl is not a whole number.
         AwsError: the scan failed after retries.
     """
     if page_size is not None and (
@@ -87,17 +89,44 @@ def list_states(
             store.dynamodb.scan, what=f"list state items in {store.table}", **request
         )
         for attributes in response.get("Items", []):
+            summary = _summary(attributes)  # checks ttl before it is compared
             if attributes_expired(attributes):
                 continue
-            yield StateSummary(
-                state_id=attributes[ATTR_STATE_ID]["S"],
-                type=attributes.get(ATTR_TYPE, {}).get("S", "?"),
-                version=int(attributes.get(ATTR_VERSION, {}).get("N", "0")),
-                timestamp=attributes.get(ATTR_TIMESTAMP, {}).get("S"),
-                ttl=int(attributes[ATTR_TTL]["N"]) if ATTR_TTL in attributes else None,
-                publisher=attributes.get(ATTR_PUBLISHER, {}).get("S"),
-            )
+            yield summary
         last_key = response.get("LastEvaluatedKey")
         if not last_key:
             return
         request["ExclusiveStartKey"] = last_key
+
+
+def _summary(attributes: dict[str, Any]) -> StateSummary:
+    """The metadata of one scanned item.
+
+    Raises:
+        CorruptStateItem: its version or ttl is not a whole number.
+    """
+    state_id = attributes[ATTR_STATE_ID]["S"]
+
+    def whole(name: str, default: str | None) -> int | None:
+        text = attributes.get(name, {}).get("N", default)
+        if text is None:
+            return None
+        try:
+            number = Decimal(text)
+            if number != number.to_integral_value():
+                raise ValueError(text)
+            return int(number)
+        except (ArithmeticError, ValueError):
+            raise CorruptStateItem(
+                state_id, f"its {name} attribute {text!r} is not a whole number"
+            ) from None
+
+    version = whole(ATTR_VERSION, "0")
+    return StateSummary(
+        state_id=state_id,
+        type=attributes.get(ATTR_TYPE, {}).get("S", "?"),
+        version=version if version is not None else 0,
+        timestamp=attributes.get(ATTR_TIMESTAMP, {}).get("S"),
+        ttl=whole(ATTR_TTL, None),
+        publisher=attributes.get(ATTR_PUBLISHER, {}).get("S"),
+    )

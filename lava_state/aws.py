@@ -106,6 +106,14 @@ _clients: weakref.WeakKeyDictionary[
 ] = weakref.WeakKeyDictionary()
 
 
+def reset_clients() -> None:
+    """Forget the cached sessions and clients: the next ones see the current environment
+    (endpoint, credentials), e.g. after a local AWS started or stopped."""
+    with _lock:
+        _default_sessions.clear()
+        _clients.clear()
+
+
 def botocore_config() -> Config:
     """The client configuration every lava-state client uses."""
     return _CONFIG
@@ -190,13 +198,15 @@ def app_retrying(
         Retrying,
         retry_if_exception,
         stop_after_attempt,
-        stop_after_delay,
+        stop_before_delay,
         wait_random_exponential,
     )
 
     return Retrying(
         retry=retry_if_exception(retry_if),
-        stop=stop_after_attempt(attempts) if deadline is None else stop_after_delay(deadline),
+        # stop_before_delay: no wait may end past the deadline (stop_after_delay
+        # would still sleep a whole backoff first).
+        stop=stop_after_attempt(attempts) if deadline is None else stop_before_delay(deadline),
         wait=wait_random_exponential(multiplier=base_wait, max=max_wait),
         reraise=True,
     )

@@ -8,18 +8,22 @@ that use them: this runs once per call inside shell payloads.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
+from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from lava_state.constants import ENV_ENDPOINT_URL, ENV_JOB_ID, ENV_REALM, PUBLISHER_CLI
 from lava_state.errors import LavaStateError, StateNotFound
-from lava_state.item import SECRET_MASK, StateItem, StateType
+from lava_state.item import SECRET_MASK, StateItem, StateType, decimal_number
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+    from consumer_sdk.listing import StateSummary
 
 PROG = "lava-state"
 
@@ -28,18 +32,30 @@ class UsageError(Exception):
     """Bad command line: exit 2."""
 
 
+class CommandFailed(Exception):
+    """A command failed with its message: exit 1."""
+
+
 def _json_default(obj: Any) -> Any:
+    from boto3.dynamodb.types import Binary
+
     if isinstance(obj, Decimal):
-        return int(obj) if obj == obj.to_integral_value() else float(obj)
+        return decimal_number(obj)
+    # Raw binary values (DynamoDB B, as boto3's Binary or bytes) print as base64 text.
+    if isinstance(obj, Binary):
+        obj = obj.__bytes__()
     if isinstance(obj, bytes | bytearray):
-        return obj.decode("utf-8", "replace")
+        return base64.b64encode(bytes(obj)).decode("ascii")
     if isinstance(obj, set | frozenset):
         return sorted(obj, key=str)
     raise TypeError(f"cannot print a {type(obj).__name__} as JSON")
 
 
 def to_json(value: Any, **kwargs: Any) -> str:
-    """JSON text of a value as read (Decimal numbers, sets and bytes made printable)."""
+    """JSON text of a value as read (Decimal numbers, sets and binary made printable).
+
+    Binary values (raw items of DynamoDB type B) are printed as base64 text.
+    """
     return json.dumps(value, default=_json_default, **kwargs)
 
 
@@ -84,7 +100,14 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--kms-key", help="KMS key ARN or alias/... for secure items")
     _put_conditions(put)
 
-    get = commands.add_parser("get", parents=[common], help="print a state item's value")
+    get = commands.add_parser(
+        "get",
+        parents=[common],
+        help="print a state item's value",
+        description="Print a state item's value. As in lava, plain `get ID [TEMPLATE]` prints "
+        "a secure value decrypted (a shell payload needs it); --json and -m mask secure "
+        "values unless --decrypt/--reveal is given.",
+    )
     get.add_argument(
         "-i",
         "--ignore-missing",
@@ -135,11 +158,18 @@ def parse_params(params: Sequence[str]) -> dict[str, str]:
 
 
 def parse_value(text: str) -> Any:
-    """``-v VALUE``: JSON when it parses as JSON, else the string itself."""
+    """``-v VALUE``: JSON when it parses as JSON, else the string itself.
+
+    ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON: they are strings.
+    """
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json)
     except ValueError:
         return text
+
+
+def _not_json(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
 
 
 def _connection(args: argparse.Namespace) -> dict[str, Any]:
@@ -203,38 +233,32 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for summary in summaries:
         if args.json:
             # Metadata only: values (secure or not) are never read by ls.
-            print(
-                to_json(
-                    {
-                        "state_id": summary.state_id,
-                        "type": summary.type,
-                        "version": summary.version,
-                        "timestamp": summary.timestamp,
-                        "ttl": summary.ttl,
-                        "expires_at": summary.expires_at.isoformat()
-                        if summary.expires_at
-                        else None,
-                        "publisher": summary.publisher,
-                    }
-                )
-            )
+            print(to_json(_metadata_as_json(summary)))
         else:
             print(summary.state_id)
     return 0
 
 
-def item_as_json(item: StateItem, *, reveal: bool) -> dict[str, Any]:
-    """An item for printing; a secure value is masked unless ``reveal``."""
+def _metadata_as_json(item: StateItem | StateSummary) -> dict[str, Any]:
+    """An item's metadata (never its value), as printed by ``ls --json`` and ``get --json``."""
+    timestamp = item.timestamp
     return {
         "state_id": item.state_id,
-        "type": item.type.value,
-        "value": item.value if reveal or item.type is not StateType.SECURE else SECRET_MASK,
+        "type": str(item.type),
         "version": item.version,
-        "timestamp": item.timestamp.isoformat() if item.timestamp else None,
+        "timestamp": timestamp.isoformat() if isinstance(timestamp, datetime) else timestamp,
         "ttl": item.ttl,
         "expires_at": item.expires_at.isoformat() if item.expires_at else None,
         "publisher": item.publisher,
     }
+
+
+def item_as_json(item: StateItem, *, reveal: bool) -> dict[str, Any]:
+    """An item for printing; a secure value is masked unless ``reveal``."""
+    shown = _metadata_as_json(item)
+    value = item.value if reveal or item.type is not StateType.SECURE else SECRET_MASK
+    # The value after the type, as before: the order people read.
+    return {**dict(list(shown.items())[:2]), "value": value, **dict(list(shown.items())[2:])}
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -313,9 +337,6 @@ def cmd_demo(_: argparse.Namespace) -> int:
     return run_demo()
 
 
-_COMMANDS = {"put": cmd_put, "get": cmd_get, "rm": cmd_rm, "demo": cmd_demo, "ls": cmd_ls}
-
-
 def _add_get_many_options(get: argparse.ArgumentParser) -> None:
     get.add_argument(
         "-m",
@@ -337,7 +358,11 @@ def cmd_get_many(args: argparse.Namespace) -> int:
     items = client.get_many(ids, decrypt=args.decrypt)
     missing = [sid for sid in dict.fromkeys(ids) if sid not in items]
     if missing and not args.ignore_missing:
-        raise StateNotFound(", ".join(missing), client.realm)
+        noun = "state item" if len(missing) == 1 else "state items"
+        raise CommandFailed(
+            f"{len(missing)} {noun} not found: {', '.join(map(repr, missing))} "
+            f"(realm {client.realm!r})"
+        )
     if args.json:
         shown = {sid: item_as_json(item, reveal=args.decrypt) for sid, item in items.items()}
     else:
@@ -388,24 +413,45 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS["render"] = cmd_render
+_COMMANDS = {
+    "put": cmd_put,
+    "get": cmd_get,
+    "rm": cmd_rm,
+    "ls": cmd_ls,
+    "local": cmd_local_up,
+    "demo": cmd_demo,
+    "render": cmd_render,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    handler = cmd_local_up if args.command == "local" else _COMMANDS[args.command]
     try:
-        return handler(args)
+        return _COMMANDS[args.command](args)
     except UsageError as exc:
         parser.error(str(exc))
-    except LavaStateError as exc:
+    except (LavaStateError, CommandFailed) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:
+        # The message of an unexpected error may quote a value (a secure one,
+        # even): only its type, and the message when it quotes nothing.
+        print(f"{PROG}: internal error: {type(exc).__name__}: {_valueless(exc)}", file=sys.stderr)
+        return 1
     return 0
+
+
+def _valueless(exc: BaseException) -> str:
+    """An exception's message with anything quoted in it replaced by ``...``."""
+    import re
+
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    message = re.sub(r"'[^']*'|\"[^\"]*\"|b'[^']*'", "...", message)
+    return message[:200]
 
 
 if __name__ == "__main__":

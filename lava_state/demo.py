@@ -92,7 +92,8 @@ class _Demo:
         self.say(f"topic {topic_name(REALM, 'sid')}")
         data = Path(self.tmp, "data.csv")
         data.write_text("".join(f"row {i}\n" for i in range(LINES)))
-        payload = f"lava-state put sid -p lines=$(wc -l < {shlex.quote(str(data))})"
+        # BSD wc pads its count with spaces: strip them so the value is the number alone.
+        payload = f"lava-state put sid -p lines=$(wc -l < {shlex.quote(str(data))} | tr -d ' ')"
         self.say("\n== job demo/line-counter")
         self.say(f"$ {payload}")
         result = _shell(payload, {**self.env, ENV_JOB_ID: "demo/line-counter"})

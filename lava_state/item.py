@@ -130,8 +130,13 @@ def _json_default(obj: Any) -> Any:
     if isinstance(obj, timedelta):
         return str(obj.total_seconds())
     if isinstance(obj, Decimal):
-        return int(obj) if obj == obj.to_integral_value() else float(obj)
+        return decimal_number(obj)
     raise TypeError(f"values of type {type(obj).__name__} cannot be stored as JSON")
+
+
+def decimal_number(number: Decimal) -> int | float:
+    """A DynamoDB number as Python's: int when whole, else float (as lava converts it)."""
+    return int(number) if number == number.to_integral_value() else float(number)
 
 
 def json_encode(value: Any, *, state_id: str) -> str:

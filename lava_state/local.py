@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import boto3
 from botocore.config import Config
 
+from lava_state.aws import reset_clients
 from lava_state.constants import (
     ATTR_STATE_ID,
     ATTR_TTL,
@@ -279,6 +280,9 @@ def local_aws(
 ) -> Iterator[LocalAws]:
     """Run a LocalAws with ``realms`` provisioned; ``set_env`` exports its env meanwhile.
 
+    With ``set_env``, the cached default sessions and clients are reset on
+    entry and exit, so that default-constructed clients follow the endpoint.
+
     ``stream_runner`` runs the stream processor on each realm's stream;
     ``ttl_sweeper`` deletes the realms' expired items (as TTL deletions).
     """
@@ -292,6 +296,7 @@ def local_aws(
         saved = {k: os.environ.get(k) for k in aws.env()}
         if set_env:
             os.environ.update(aws.env())
+            reset_clients()
         try:
             yield aws
         finally:
@@ -301,3 +306,4 @@ def local_aws(
                         os.environ.pop(key, None)
                     else:
                         os.environ[key] = value
+                reset_clients()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 
+from lava_state.constants import ENV_STATE_MAX_TTL, ENV_STATE_TTL
 from lava_state.errors import InvalidTTL
 
 _UNITS = {"w": 7 * 86400, "d": 86400, "h": 3600, "m": 60, "s": 1, "": 1}
@@ -22,12 +23,15 @@ def parse_duration(duration: Duration, *, what: str = "TTL") -> float:
     """Return a positive duration in seconds.
 
     Raises:
-        InvalidTTL: unparsable, zero, negative, NaN or infinite.
+        InvalidTTL: unparsable, zero, negative, NaN, infinite or too large.
     """
     if isinstance(duration, bool):
         raise InvalidTTL(f"{what} {duration!r} is not a duration: use e.g. 90, '30m' or '2d'")
     if isinstance(duration, int | float):
-        seconds = float(duration)
+        try:
+            seconds = float(duration)
+        except OverflowError:  # an int beyond float's range, e.g. 10**400
+            raise InvalidTTL(f"{what} is too large to be a duration") from None
     elif isinstance(duration, str):
         match = _DURATION.fullmatch(duration.strip())
         if match is None:
@@ -52,8 +56,11 @@ def ttl_seconds(ttl: Duration | None, *, default: Duration, maximum: Duration) -
     Raises:
         InvalidTTL: the TTL (or the default) is invalid or over the maximum.
     """
-    max_s = parse_duration(maximum, what="maximum TTL")
-    seconds = parse_duration(default if ttl is None else ttl)
+    max_s = parse_duration(maximum, what=f"maximum TTL (${ENV_STATE_MAX_TTL} or the settings)")
+    if ttl is None:
+        seconds = parse_duration(default, what=f"default TTL (${ENV_STATE_TTL} or the settings)")
+    else:
+        seconds = parse_duration(ttl)
     if seconds > max_s:
         raise InvalidTTL(
             f"TTL {ttl if ttl is not None else default!r} is over the maximum of "

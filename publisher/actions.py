@@ -14,6 +14,7 @@ restructuring) the action.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lava_state.errors import InvalidAction
 from lava_state.item import StateType
 from lava_state.naming import validate_posted_state_id
-from lava_state.templating import Renderer
+from lava_state.templating import Location, Renderer
 from publisher.publisher import StatePublisher
 
 if TYPE_CHECKING:
@@ -53,13 +54,21 @@ def run_state_action(
     (``job_result``, default ``{}``). ``extra_context`` adds names (lava's
     ``utils`` has no equivalent here; pass your own helpers this way).
 
-    ``publisher`` defaults to the job's ``job_id``; ``type`` to json; ``ttl``
-    to the realm default. Everything is validated and rendered before the
-    write: a rejected action writes nothing.
+    ``publisher`` defaults to the job's ``job_id``, used as it is (never
+    rendered); ``type`` to json; ``ttl`` to the realm default. ``type``,
+    ``ttl`` and ``kms_key`` are not rendered. Everything is validated and
+    rendered before the write: a rejected action writes nothing.
+
+    When ``job_spec`` is an :class:`~consumer_sdk.ExpandedJobSpec`, its secure
+    paths are known: a ``value`` rendered from secure material must have
+    ``type`` secure, and ``state_id`` and ``publisher`` (stored in clear)
+    must not use it at all. Templates work on copies of the spec, its state
+    and the result: they cannot modify the caller's data.
 
     Raises:
         InvalidAction: not a ``state`` action, a required key is missing, or an
-            unknown key is present (named, with the keys allowed).
+            unknown key is present (named, with the keys allowed); secure
+            material would be stored in clear.
         TemplateError, TemplateSecurityError: a template failed; names its path
             (e.g. ``action.value.rows``) and line.
         InvalidStateId, ReservedStateId: the rendered state_id cannot be posted.
@@ -78,8 +87,11 @@ def run_state_action(
         )
 
     started = (start or datetime.now(UTC)).astimezone()
-    state = job_spec.get("state") or {}
-    extra = dict(extra_context or {})
+    secure_locations = _secure_locations(job_spec)
+    # Templates work on a copy: nothing they do reaches the caller's job spec.
+    job = copy.deepcopy(dict(job_spec))
+    state = job.get("state") or {}
+    extra = {name: _copied(value) for name, value in (extra_context or {}).items()}
     clash = sorted(CONTEXT_NAMES & extra.keys())
     if clash:
         raise InvalidAction(
@@ -87,25 +99,43 @@ def run_state_action(
         )
     context = {
         **extra,
-        "job": job_spec,
-        "globals": job_spec.get("globals") or {},
+        "job": job,
+        "globals": job.get("globals") or {},
         "state": state,
         "realm": publisher.realm,
         "start": started,
         "ustart": started.astimezone(UTC),
-        "result": job_result if job_result is not None else {},
+        "result": _copied(job_result) if job_result is not None else {},
     }
-    renderer = Renderer(context, strict=strict, state=state if isinstance(state, Mapping) else None)
+    # A secure id is a secure location of the form ("state", id).
+    secure_ids = [str(loc[1]) for loc in secure_locations if loc[:1] == ("state",) and len(loc) > 1]
+    renderer = Renderer(
+        context,
+        strict=strict,
+        state=state if isinstance(state, Mapping) else None,
+        secure_ids=secure_ids,
+        secure_values=[_at(job, loc) for loc in secure_locations],
+        secure_job_keys={str(loc[0]) for loc in secure_locations if loc and loc[0] != "state"},
+    )
     state_id = renderer.render(action["state_id"], ("state_id",), root="action")
+    # The job's own id is a label, not a template: it is used as it is.
+    label = job_spec.get("job_id") or None
+    if action.get("publisher"):
+        label = renderer.render(action["publisher"], ("publisher",), root="action")
+    if renderer.secure_locations:
+        raise InvalidAction(
+            "the action's state_id or publisher uses secure material, which would be stored "
+            "in clear: use only non-secure values there"
+        )
     state_id = validate_posted_state_id(state_id)
-    label = action.get("publisher") or job_spec.get("job_id") or None
-    if label is not None:
-        label = renderer.render(label, ("publisher",), root="action")
-        if not isinstance(label, str):
-            raise InvalidAction(
-                f"the action's publisher must be a string, not {type(label).__name__}"
-            )
+    if label is not None and not isinstance(label, str):
+        raise InvalidAction(f"the action's publisher must be a string, not {type(label).__name__}")
     value = renderer.render(action["value"], ("value",), root="action")
+    if renderer.secure_locations and state_type is not StateType.SECURE:
+        raise InvalidAction(
+            f"the action's value uses secure material but its type is {state_type.value!r}: "
+            'use "type": "secure" so that it is stored encrypted'
+        )
     return publisher.put(
         state_id,
         value,
@@ -114,6 +144,34 @@ def run_state_action(
         kms_key=action.get("kms_key"),
         publisher=label,
     )
+
+
+def _secure_locations(job_spec: Mapping[str, Any]) -> tuple[Location, ...]:
+    """Where an expanded job spec holds secure material (nothing for a plain map).
+
+    Duck-typed on :attr:`consumer_sdk.ExpandedJobSpec.secure_locations`: the
+    publisher does not import the consumer SDK.
+    """
+    locations = getattr(job_spec, "secure_locations", ())
+    return tuple(tuple(loc) for loc in locations if isinstance(loc, tuple) and loc)
+
+
+def _at(node: Any, location: Location) -> Any:
+    """The value at ``location`` (None when the spec no longer has it)."""
+    try:
+        for key in location:
+            node = node[key]
+    except (LookupError, TypeError):
+        return None
+    return node
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy, or the value itself when it cannot be copied (a module, a client)."""
+    try:
+        return copy.deepcopy(value)
+    except Exception:
+        return value
 
 
 def _check_action(action: Any) -> None:

@@ -9,6 +9,7 @@ import pytest
 from botocore.stub import Stubber
 
 from consumer_sdk import StateClient, StateItems
+from consumer_sdk.listing import list_states
 from lava_state.errors import (
     AwsError,
     AwsUnavailable,
@@ -16,6 +17,7 @@ from lava_state.errors import (
     CorruptStateItem,
     InvalidInput,
     InvalidStateId,
+    LavaStateError,
 )
 from lava_state.item import SECRET_MASK, Encrypted, StateType
 from lava_state.local import LocalAws
@@ -239,8 +241,8 @@ def test_unprocessed_keys_left_at_the_deadline_are_named(local_aws: LocalAws, re
         client.get_many(["a", "b", "c"], deadline=0.5)
     assert caught.value.state_ids == ("b", "c")
     assert isinstance(caught.value, AwsUnavailable)
-    # Bounded: the deadline plus at most one capped backoff.
-    assert time.monotonic() - started < 3.0
+    # Bounded: no backoff may end past the deadline.
+    assert time.monotonic() - started < 0.5 + 0.3
 
 
 def test_a_validation_error_is_translated_and_not_retried(local_aws: LocalAws, realm: str) -> None:
@@ -262,3 +264,29 @@ def test_throttling_is_reported_as_unavailable(local_aws: LocalAws, realm: str) 
     )
     with stubber, pytest.raises(AwsUnavailable):
         client.get_many(["a"])
+
+
+@pytest.mark.parametrize("state_ids", [None, 42, object()])
+def test_non_iterable_ids_are_invalid_input(client: StateClient, state_ids: Any) -> None:
+    with pytest.raises(InvalidInput, match="must be a collection of ids"):
+        client.get_many(state_ids)
+
+
+def test_the_first_failing_id_in_input_order_is_raised(client: StateClient, put_raw: Any) -> None:
+    # A secure item whose ciphertext is garbage fails at decryption, after the plain one.
+    put_raw("sec", type={"S": "secure"}, value={"B": b"not a ciphertext"})
+    put_raw("plain", value={"S": "{oops"})
+    with pytest.raises(LavaStateError) as caught:
+        client.get_many(["sec", "plain"])
+    assert "'sec'" in str(caught.value)
+    items = client.get_many(["sec", "plain"], partial=True)
+    assert set(items.errors) == {"sec", "plain"}
+
+
+@pytest.mark.parametrize("attribute", ["version", "ttl"])
+def test_listing_an_item_with_a_bad_number_is_a_corrupt_item(
+    client: StateClient, put_raw: Any, attribute: str
+) -> None:
+    put_raw("odd", **{attribute: {"N": "99999999999.5"}})
+    with pytest.raises(CorruptStateItem, match=f"'odd'.*its {attribute} attribute"):
+        list(list_states(client))

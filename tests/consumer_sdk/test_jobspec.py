@@ -201,7 +201,7 @@ def test_secure_values_render_but_are_reported_and_masked(
         "env": {"PW": "{{ job.state['db/creds']['password'] }}", "S": "{{ state.short }}"},
         "dump": "{{ state }}",
         "other": "{{ state.plain }}",
-        "loop": "{% for k, v in state.items() %}{{ v }}{% endfor %}",
+        "loop": "{% for k, v in state|items %}{{ v }}{% endfor %}",
     }
 
     with caplog.at_level(logging.DEBUG, logger="consumer_sdk"):

@@ -210,3 +210,5 @@ def test_get_template_errors_are_clear(cli_env: dict[str, str], publisher: State
     escape = run(cli_env, "get", "sid", "{{ ''.__class__.__mro__ }}")
     assert escape.returncode == 1
     assert "object" not in escape.stdout
+    assert escape.stderr.startswith("lava-state: template at TEMPLATE, line 1 is not allowed")
+    assert "access to attribute '__class__' of a 'str' object is unsafe" in escape.stderr

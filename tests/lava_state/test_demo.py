@@ -14,5 +14,7 @@ def test_demo_runs_the_seed_scenario() -> None:
     )
     assert "s3cr3t-value" not in output
     assert "read: None" in output
-    assert "reserved" in output
+    assert "lava-state: state_id 'lava-internal' is reserved: ids starting with 'lava'" in output
+    assert "(exit 1)" in output
+    assert "| tr -d ' ')" in output
     assert output.endswith("demo passed")

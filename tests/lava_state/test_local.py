@@ -3,7 +3,11 @@ from __future__ import annotations
 import threading
 from typing import Any
 
-from lava_state.local import LocalAws
+import pytest
+
+from consumer_sdk import StateClient
+from lava_state.aws import get_client, reset_clients
+from lava_state.local import LocalAws, local_aws
 from lava_state.naming import table_name
 from publisher import StatePublisher
 
@@ -36,3 +40,21 @@ def test_concurrent_writers_lose_no_version(publisher: StatePublisher) -> None:
     for thread in threads:
         thread.join()
     assert sorted(versions) == list(range(1, 81))
+
+
+def test_consecutive_local_stacks_each_serve_default_clients(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("LAVA_REALM", "dev")
+    for run in range(2):
+        with local_aws("dev", set_env=True):
+            StatePublisher().put("x", run)
+            # A default client built after the first block ended must reach this stack.
+            assert StateClient().get_value("x") == run
+
+
+def test_reset_clients_forgets_cached_clients() -> None:
+    before = get_client("dynamodb")
+    assert get_client("dynamodb") is before
+    reset_clients()
+    assert get_client("dynamodb") is not before

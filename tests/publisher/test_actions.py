@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -169,3 +170,89 @@ def test_start_defaults_to_now(publisher: StatePublisher, client: StateClient) -
     )
     when = datetime.fromisoformat(client.get_value("t"))
     assert abs(when - datetime.now(UTC)) < timedelta(seconds=30)
+
+
+# ------------------------------------------------------------------- secure material
+
+
+@pytest.fixture
+def expanded_secure(publisher: StatePublisher, client: StateClient) -> Any:
+    publisher.put("tok", "s3cr3t-tok", type="secure")
+    publisher.put("plain", "visible")
+    spec = {
+        "job_id": "etl/daily",
+        "state": {"tok": None, "plain": None},
+        "auth": "Bearer {{ state.tok }}",
+    }
+    return expand_job_spec(spec, client=client)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "{{ state.tok }}",
+        "{{ (state|dictsort|last|last)|upper }}",
+        "{{ job.state.tok }}",
+        {"nested": ["{{ job.auth }}"]},
+    ],
+)
+def test_a_value_from_secure_material_must_be_typed_secure(
+    publisher: StatePublisher, client: StateClient, stored: Any, expanded_secure: Any, value: Any
+) -> None:
+    action = {"action": "state", "state_id": "copy", "value": value}
+    with pytest.raises(InvalidAction, match=r'uses secure material.*use "type": "secure"'):
+        run_state_action(action, expanded_secure, publisher=publisher)
+    assert set(stored()) == {"tok", "plain"}
+
+    item = run_state_action({**action, "type": "secure"}, expanded_secure, publisher=publisher)
+    assert item.type is StateType.SECURE
+    assert "s3cr3t" in str(client.get_value("copy")).lower()
+
+
+@pytest.mark.parametrize("key", ["state_id", "publisher"])
+def test_state_id_and_publisher_never_use_secure_material(
+    publisher: StatePublisher, stored: Any, expanded_secure: Any, key: str
+) -> None:
+    action = {
+        "action": "state",
+        "state_id": "x",
+        "value": 1,
+        "type": "secure",
+        key: "id-{{ state.tok }}",
+    }
+    with pytest.raises(InvalidAction, match="state_id or publisher uses secure material") as caught:
+        run_state_action(action, expanded_secure, publisher=publisher)
+    assert "s3cr3t" not in str(caught.value)
+    assert set(stored()) == {"tok", "plain"}
+
+
+def test_plain_values_of_an_expanded_spec_are_fine(
+    publisher: StatePublisher, client: StateClient, expanded_secure: Any
+) -> None:
+    action = {"action": "state", "state_id": "p", "value": "{{ state.plain }} {{ job.job_id }}"}
+    run_state_action(action, expanded_secure, publisher=publisher)
+    assert client.get_value("p") == "visible etl/daily"
+
+
+def test_the_job_id_is_the_publisher_as_it_is(
+    publisher: StatePublisher, client: StateClient
+) -> None:
+    job = {**JOB, "job_id": "etl/{{ 6 * 7 }}"}
+    run_state_action({"action": "state", "state_id": "x", "value": 1}, job, publisher=publisher)
+    item = client.get("x")
+    assert item is not None and item.publisher == "etl/{{ 6 * 7 }}"
+
+
+@pytest.mark.parametrize(
+    "template",
+    ["{{ globals.clear() }}", "{{ job.update({'job_id': 'y'}) }}", "{{ result.update(a=2) }}"],
+)
+def test_action_templates_cannot_modify_the_callers_data(
+    publisher: StatePublisher, stored: Any, template: str
+) -> None:
+    job, result = copy.deepcopy(JOB), {"a": 1}
+    action = {"action": "state", "state_id": "x", "value": template}
+    with pytest.raises(TemplateSecurityError, match="is unsafe"):
+        run_state_action(action, job, result, publisher=publisher)
+    assert (job, result) == (JOB, {"a": 1})
+    assert stored() == {}

@@ -46,7 +46,7 @@ def test_get_many_missing_ids(
     publisher.put("a", 1)
     code, _, err = run(capsys, "get", "-r", realm, "-m", "a", "gone", "also-gone")
     assert code == 1
-    assert "'gone, also-gone' not found" in err
+    assert "2 state items not found: 'gone', 'also-gone'" in err
 
     code, out, _ = run(capsys, "get", "-r", realm, "-i", "-m", "a", "gone")
     assert (code, json.loads(out)) == (0, {"a": 1})
