@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lava_state.constants import ATTR_STATE_ID, ATTR_TTL
+from lava_state.constants import ATTR_STATE_ID, ATTR_TTL, TTL_SERVICE_PRINCIPAL
 from lava_state.naming import realm_from_table_name, table_name
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 #: The userIdentity DynamoDB puts on REMOVE records caused by TTL expiry.
-TTL_USER_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+TTL_USER_IDENTITY = {"type": "Service", "principalId": TTL_SERVICE_PRINCIPAL}
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 
 Handler = Callable[[dict[str, Any], Any], Any]
