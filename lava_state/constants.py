@@ -73,6 +73,10 @@ ENV_FIFO_TOPICS: Final = "LAVA_STATE_FIFO_TOPICS"  # "true": topics are FIFO (<n
 ENV_MISSING_TOPIC_TTL: Final = "LAVA_STATE_MISSING_TOPIC_TTL"  # seconds a "missing" is cached
 ENV_TRACING: Final = "LAVA_STATE_TRACING"  # auto | xray | otel | off
 DEFAULT_MISSING_TOPIC_TTL_S: Final = 30.0
+# Topics remembered as missing at most (expired entries pruned past it): bounds a warm Lambda.
+MISSING_TOPIC_CACHE_MAX: Final = 10_000
+#: The principal of DynamoDB's TTL service on the REMOVE records it causes.
+TTL_SERVICE_PRINCIPAL: Final = "dynamodb.amazonaws.com"
 CHANGE_SCHEMA: Final = "lava-state.change/1"
 
 # SNS limits that shape the fan-out.

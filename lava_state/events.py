@@ -46,8 +46,10 @@ class ChangeMessage(TypedDict):
     approximate_creation_time: str | None
     # Present for json and raw items on a put; never for secure items.
     value: NotRequired[Any]
-    # True when the value was left out to keep the message within SNS's size limit.
+    # True when the value was left out: too large for SNS, or not representable
+    # in JSON (NaN, Infinity); value_omitted_reason says which.
     value_omitted: NotRequired[bool]
+    value_omitted_reason: NotRequired[str]
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

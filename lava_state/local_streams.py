@@ -16,7 +16,8 @@ deletions so that the runner gives their REMOVE records the TTL service's
 
 The runner does not poll an idle stream: every GetRecords call leaks an
 iterator in moto, so it waits for the local server's write signal
-(:class:`WriteSignal`) and polls only slowly without one.
+(:class:`WriteSignal`) without a timeout, polls again at once only after a
+full batch, and polls only slowly when it has no signal.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lava_state.constants import ATTR_STATE_ID, ATTR_TTL
+from lava_state.constants import ATTR_STATE_ID, ATTR_TTL, TTL_SERVICE_PRINCIPAL
 from lava_state.naming import realm_from_table_name, table_name
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 #: The userIdentity DynamoDB puts on REMOVE records caused by TTL expiry.
-TTL_USER_IDENTITY = {"type": "Service", "principalId": "dynamodb.amazonaws.com"}
+TTL_USER_IDENTITY = {"type": "Service", "principalId": TTL_SERVICE_PRINCIPAL}
 LOCAL_ACCOUNT = "123456789012"  # moto's default account
 
 Handler = Callable[[dict[str, Any], Any], Any]
@@ -69,10 +70,28 @@ class WriteSignal:
             self._generation += 1
             self._condition.notify_all()
 
-    def wait(self, since: int, timeout: float) -> bool:
-        """Wait until a write after generation ``since``; False on timeout."""
+    def wait(
+        self, since: int, timeout: float | None = None, *, cancel: threading.Event | None = None
+    ) -> bool:
+        """Wait until a write after generation ``since`` (or ``cancel`` is set).
+
+        Returns False on timeout. ``timeout`` None waits as long as it takes.
+        """
+
+        def done() -> bool:
+            return self._generation != since or (cancel is not None and cancel.is_set())
+
         with self._condition:
-            return self._condition.wait_for(lambda: self._generation != since, timeout)
+            return self._condition.wait_for(done, timeout)
+
+    def wake(self) -> None:
+        """Wake the waiters to look at their ``cancel`` events; no write is signalled.
+
+        Waiters whose event is not set keep waiting: one runner's stop does not
+        make the others poll.
+        """
+        with self._condition:
+            self._condition.notify_all()
 
 
 class TtlMarks:
@@ -240,9 +259,16 @@ class StreamRunner:
         # Named as the realm stack names it (deploy/lava-state.yaml).
         queue = f"lava-state-{realm_from_table_name(table)}-stream-dlq"
         self.dlq_url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
-        # Per shard: the next iterator, and the last sequence number handed on (checkpoint).
+        # Per shard: the next iterator (None: acquire one after the checkpoint), and
+        # the last sequence number handed on (checkpoint). Closed shards are never
+        # read again (moto keeps listing them).
         self._iterators: dict[str, str | None] = {}
         self._checkpoints: dict[str, str] = {}
+        self._closed: set[str] = set()
+        self._rediscover = True
+        # Set by a poll that may have left records behind (a full batch, a closed
+        # shard with children): the runner polls again at once, not on a write.
+        self._more = False
 
     # -- lifecycle
 
@@ -258,7 +284,7 @@ class StreamRunner:
         """Stop after the current invocation."""
         self._stop.set()
         if self._signal is not None:
-            self._signal.notify()
+            self._signal.wake()
         if self._thread is not None:
             self._thread.join(timeout)
         self._thread = None
@@ -269,25 +295,30 @@ class StreamRunner:
         while not self._stop.is_set():
             since = self._signal.generation if self._signal is not None else 0
             try:
-                records = self.poll_once()
-            except (ClientError, BotoCoreError):
+                self.poll_once()
+            except Exception:
+                # Whatever went wrong (moto, the handler's surroundings, a bug),
+                # the thread must not die silently: log, back off, go on.
                 if self._stop.is_set():
                     return
                 LOG.exception("stream runner for %s: polling failed", self.table)
                 self._stop.wait(self.settings.idle_poll)
                 continue
-            if records:
-                continue  # more may be waiting: poll again straight away
+            if self._more:
+                continue  # a full batch (or a closed shard): more may be waiting
             if self._signal is not None:
-                woken = self._signal.wait(since, self.settings.idle_poll)
+                # No timeout: every GetRecords leaks an iterator in moto, so an
+                # idle stream is not polled at all. stop() wakes this wait.
+                woken = self._signal.wait(since, cancel=self._stop)
             else:
                 woken = not self._stop.wait(self.settings.idle_poll)
             if woken and self.settings.batching_window:
                 self._stop.wait(self.settings.batching_window)
 
     def poll_once(self) -> int:
-        """Read every shard once and invoke the handler on what was read; returns the count."""
-        if not self._iterators:
+        """Read every open shard once and invoke the handler on what was read; returns the count."""
+        self._more = False
+        if self._rediscover:
             self._discover_shards()
         total = 0
         for shard_id in list(self._iterators):
@@ -301,8 +332,9 @@ class StreamRunner:
         description = self._streams.describe_stream(StreamArn=self.stream_arn)["StreamDescription"]
         for shard in description["Shards"]:
             shard_id = shard["ShardId"]
-            if shard_id not in self._iterators:
-                self._iterators[shard_id] = self._new_iterator(shard_id)
+            if shard_id not in self._iterators and shard_id not in self._closed:
+                self._iterators[shard_id] = None
+        self._rediscover = False
 
     def _new_iterator(self, shard_id: str) -> str:
         checkpoint = self._checkpoints.get(shard_id)
@@ -317,7 +349,7 @@ class StreamRunner:
     def _get_records(self, shard_id: str) -> list[dict[str, Any]]:
         iterator = self._iterators.get(shard_id)
         if iterator is None:
-            return []
+            iterator = self._iterators[shard_id] = self._new_iterator(shard_id)
         try:
             response = self._streams.get_records(
                 ShardIterator=iterator, Limit=self.settings.batch_size
@@ -325,23 +357,39 @@ class StreamRunner:
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") != "ExpiredIteratorException":
                 raise
-            # Iterators expire after 15 minutes: start again after the checkpoint.
+            # Iterators expire after 15 minutes: start again after the checkpoint,
+            # and read at once (no write may come to signal what is waiting).
             self.stats.iterator_renewals += 1
-            self._iterators[shard_id] = self._new_iterator(shard_id)
-            return []
+            iterator = self._iterators[shard_id] = self._new_iterator(shard_id)
+            response = self._streams.get_records(
+                ShardIterator=iterator, Limit=self.settings.batch_size
+            )
+        records = list(response.get("Records", []))
         next_iterator = response.get("NextShardIterator")
         if next_iterator is None:
-            # A closed shard: its children appear in the next description.
+            # A closed shard: never read again; its children appear in the next description.
             del self._iterators[shard_id]
+            self._closed.add(shard_id)
+            self._rediscover = self._more = True
         else:
             self._iterators[shard_id] = next_iterator
-        return list(response.get("Records", []))
+        if len(records) >= self.settings.batch_size:
+            self._more = True
+        return records
 
     # -- invoking
 
     def _deliver(self, shard_id: str, records: list[dict[str, Any]]) -> None:
         batch = [self._lambda_record(record) for record in records]
-        self._invoke(shard_id, batch, retries=0)
+        try:
+            self._invoke(shard_id, batch, retries=0)
+        except BaseException:
+            # Not handed on (e.g. the dead-letter queue refused it): keep the
+            # checkpoint and read the batch again from it next time.
+            self._iterators[shard_id] = None
+            raise
+        if self._stop.is_set():
+            return  # stopped mid-batch: not all of it was handed on
         self._checkpoints[shard_id] = batch[-1]["dynamodb"]["SequenceNumber"]
 
     def _lambda_record(self, record: dict[str, Any]) -> dict[str, Any]:

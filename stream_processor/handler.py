@@ -183,8 +183,9 @@ class _ChangeBatch(BatchProcessor):
         self._by_topic.setdefault(topics[0], []).append(outgoing)
         for topic in topics[1:]:
             self._realm_topics.setdefault(topic, []).append(outgoing)
-        if logger.log_level <= logging.DEBUG:  # skip building the extra dict otherwise
-            logger.debug(
+        if logger.log_level <= logging.INFO:  # skip building the extra dict otherwise
+            # Never the value: it may be large, and is the publisher's business.
+            logger.info(
                 "change routed",
                 extra={
                     "state_id": event.state_id,
@@ -216,19 +217,12 @@ class _ChangeBatch(BatchProcessor):
             self.missing_topics += result.missing
             for position, exc in result.failures.items():
                 failures.setdefault(position, exc)
-        # A change published on one topic but failed (or held back) on another
-        # is failed as a whole; its redelivery duplicates, never reorders.
-        for position, event in self._events.items():
-            first = failed_from.get(event.state_id)
-            if first is not None and position > first and position not in failures:
-                failures[position] = ChangeNotPublished(
-                    f"change {event.sequence} of {event.state_id!r} held back: an earlier "
-                    "change of it was not published"
-                )
+        # A change whose earlier change of the same id failed is held back (so
+        # reported failed) on every topic it was not yet sent to. One sent
+        # everywhere is not reported: Lambda redelivers from the lowest failed
+        # sequence number anyway, and consumers drop it by sequence.
         if not failures:
             return
-        failed_raw = {id(self._raw[position]) for position in failures}
-        self.success_messages = [m for m in self.success_messages if id(m) not in failed_raw]
         for position in sorted(failures):
             exc, event = failures[position], self._events[position]
             logger.warning(

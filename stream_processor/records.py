@@ -11,6 +11,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from lava_state.constants import (
@@ -20,14 +21,13 @@ from lava_state.constants import (
     ATTR_TYPE,
     ATTR_VALUE,
     ATTR_VERSION,
+    TTL_SERVICE_PRINCIPAL,
 )
 from lava_state.errors import ConfigurationError, MalformedStreamRecord
 from lava_state.events import ChangeEvent, ChangeKind
 from lava_state.item import StateType
 from lava_state.naming import realm_from_table_name
 
-#: The principal of DynamoDB's TTL service on the REMOVE records it causes.
-TTL_PRINCIPAL = "dynamodb.amazonaws.com"
 _PUT_EVENTS = frozenset({"INSERT", "MODIFY"})
 
 
@@ -123,7 +123,7 @@ def _kind_and_image(
         expired = (
             isinstance(identity, Mapping)
             and identity.get("type") == "Service"
-            and identity.get("principalId") == TTL_PRINCIPAL
+            and identity.get("principalId") == TTL_SERVICE_PRINCIPAL
         )
         image = dynamodb.get("OldImage") or dynamodb.get("Keys") or {}
         return (ChangeKind.EXPIRE if expired else ChangeKind.DELETE), image
@@ -169,10 +169,18 @@ def _json_value(av: Mapping[str, Any], sequence: str) -> Any:
 
 
 def _number(text: str) -> int | float:
+    """A DynamoDB number: integral ones exactly (``1E+2`` is 100), others as float.
+
+    Floats keep about 17 significant digits; DynamoDB keeps 38.
+    """
     try:
         return int(text)
     except ValueError:
-        return float(text)
+        pass
+    number = Decimal(text)  # InvalidOperation (an ArithmeticError) when not a number
+    if number.is_finite() and number == number.to_integral_value():
+        return int(number)
+    return float(number)
 
 
 def _native(av: Mapping[str, Any], sequence: str) -> Any:
@@ -197,6 +205,6 @@ def _native(av: Mapping[str, Any], sequence: str) -> Any:
             return [_number(v) for v in value]
         if kind in ("SS", "BS"):
             return list(value)
-    except (AttributeError, TypeError, ValueError):
+    except (AttributeError, TypeError, ValueError, ArithmeticError):
         pass
     raise MalformedStreamRecord(sequence, "a raw item's value is not a DynamoDB attribute value")

@@ -107,12 +107,29 @@ def _publish_batch_response(
 
 
 class ThrottlingSns:
-    """A real botocore SNS client whose PublishBatch answers are stubbed (Stubber)."""
+    """A real botocore SNS client whose PublishBatch answers are stubbed (Stubber).
+
+    A ``before-parameter-build`` hook, run ahead of the Stubber's, records the
+    entry Ids of every PublishBatch call: an unexpected extra call shows up in
+    ``calls`` even though the Stubber's error for it (UnStubbedResponseError,
+    a BotoCoreError) is reported by the publisher as a failed publish.
+    """
 
     def __init__(self, local_aws: LocalAws, topic_arn: str) -> None:
         self.client = local_aws.client("sns")
         self.stubber = Stubber(self.client)
         self.topic_arn = topic_arn
+        self.calls: list[list[str]] = []
+        # Counted when the call's parameters are built: for a call it has no
+        # answer queued for, the Stubber raises right after (registered later, so
+        # it runs after this hook; botocore runs the wildcard node first).
+        self.client.meta.events.register_first(
+            "before-parameter-build.*.*", self._count, unique_id="count-publish-batch"
+        )
+
+    def _count(self, params: dict[str, Any], event_name: str, **kwargs: Any) -> None:
+        if event_name == "before-parameter-build.sns.PublishBatch":
+            self.calls.append([e["Id"] for e in params["PublishBatchRequestEntries"]])
 
     def expect(self, entries: list[dict[str, Any]], failed: dict[str, str]) -> None:
         self.stubber.add_response(
@@ -144,11 +161,39 @@ def _entries(processor: StreamProcessor, event: dict[str, Any], positions: list[
     return result
 
 
-def test_a_throttled_entry_is_retried_then_reported_with_later_changes_of_its_id(
+def _good_1(local_aws: LocalAws, load_event: Any, make_processor: Any, realm: str) -> Any:
+    """One change (good-1, position 0) bound for an existing topic; good-2's topic missing."""
+    from lava_state.naming import topic_name
+
+    event = load_event("stream_poison.json")
+    event["Records"] = [event["Records"][0], event["Records"][2]]
+    sns = ThrottlingSns(
+        local_aws, f"arn:aws:sns:us-east-1:123456789012:{topic_name(realm, 'good-1')}"
+    )
+    processor = make_processor(sns=sns.client)
+    nobody_subscribed(processor, event, "good-2")
+    return event, sns, processor, _entries(processor, event, [0])
+
+
+def test_a_throttled_entry_is_attempted_exactly_five_times(
+    local_aws: LocalAws, load_event: Any, make_processor: Any, realm: str
+) -> None:
+    event, sns, processor, entries = _good_1(local_aws, load_event, make_processor, realm)
+    for _ in range(5):
+        sns.expect(entries, {"0": "Throttling"})
+    with sns.stubber:
+        response = processor.handle(clone(event))
+        sns.stubber.assert_no_pending_responses()
+    assert sns.calls == [["0"]] * 5  # the documented 5 attempts in all, not one more
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequences(event, 0)[0]}]}
+
+
+def test_a_throttled_entry_in_a_call_where_a_later_change_of_its_id_passed_is_not_retried(
     local_aws: LocalAws, load_event: Any, make_processor: Any, realm: str
 ) -> None:
     # GIVEN one topic (the realm's) carrying every change, and SNS throttling
-    # entry 2 (sid v2) inside 200 responses on every attempt
+    # entry 2 (sid v2) inside the 200 response of the one call that also takes
+    # entry 6 (sid's delete)
     event = load_event("stream_changes.json")
     topic_arn = f"arn:aws:sns:us-east-1:123456789012:{realm_topic_name(realm)}"
     sns = ThrottlingSns(local_aws, topic_arn)
@@ -156,53 +201,36 @@ def test_a_throttled_entry_is_retried_then_reported_with_later_changes_of_its_id
     nobody_subscribed(processor, event, "sid", "blob", "db/password", "legacy")
     first = _entries(processor, event, [1, 2, 3, 4, 5, 6, 7])
     sns.expect(first, {"2": "Throttling"})
-    retry = [e for e in first if e["Id"] == "2"]
-    for _ in range(4):  # the bounded application retry: 5 attempts in all
-        sns.expect(retry, {"2": "Throttling"})
     with sns.stubber:
         response = processor.handle(clone(event))
         sns.stubber.assert_no_pending_responses()
-    # THEN sid v2 failed, and so did the later change of sid (held behind it);
-    # the other ids' changes did not.
-    assert response == {
-        "batchItemFailures": [{"itemIdentifier": s} for s in sequences(event, 2, 6)]
-    }
+    # THEN sid v2 is not retried (that would publish it after sid's delete) but
+    # reported failed, so Lambda redelivers from it; nothing else failed.
+    assert sns.calls == [["1", "2", "3", "4", "5", "6", "7"]]
+    assert response == {"batchItemFailures": [{"itemIdentifier": sequences(event, 2)[0]}]}
 
 
 def test_a_throttled_entry_that_passes_on_retry_is_not_reported(
     local_aws: LocalAws, load_event: Any, make_processor: Any, realm: str
 ) -> None:
-    event = load_event("stream_poison.json")
-    event["Records"] = [event["Records"][0], event["Records"][2]]
-    from lava_state.naming import topic_name
-
-    arn = f"arn:aws:sns:us-east-1:123456789012:{topic_name(realm, 'good-1')}"
-    sns = ThrottlingSns(local_aws, arn)
-    processor = make_processor(sns=sns.client)
-    nobody_subscribed(processor, event, "good-2")
-    entries = _entries(processor, event, [0])
+    event, sns, processor, entries = _good_1(local_aws, load_event, make_processor, realm)
     sns.expect(entries, {"0": "Throttling"})
     sns.expect(entries, {})
     with sns.stubber:
         assert processor.handle(clone(event)) == {"batchItemFailures": []}
         sns.stubber.assert_no_pending_responses()
+    assert sns.calls == [["0"], ["0"]]
 
 
 def test_a_sender_fault_is_never_retried(
     local_aws: LocalAws, load_event: Any, make_processor: Any, realm: str
 ) -> None:
-    event = load_event("stream_poison.json")
-    event["Records"] = [event["Records"][0], event["Records"][2]]
-    from lava_state.naming import topic_name
-
-    arn = f"arn:aws:sns:us-east-1:123456789012:{topic_name(realm, 'good-1')}"
-    sns = ThrottlingSns(local_aws, arn)
-    processor = make_processor(sns=sns.client)
-    nobody_subscribed(processor, event, "good-2")
-    sns.expect(_entries(processor, event, [0]), {"0": "InvalidParameter"})
-    with sns.stubber:  # a second call would find no queued response and fail the test
+    event, sns, processor, entries = _good_1(local_aws, load_event, make_processor, realm)
+    sns.expect(entries, {"0": "InvalidParameter"})
+    with sns.stubber:
         response = processor.handle(clone(event))
         sns.stubber.assert_no_pending_responses()
+    assert sns.calls == [["0"]]
     assert response == {"batchItemFailures": [{"itemIdentifier": sequences(event, 0)[0]}]}
 
 
@@ -249,9 +277,9 @@ def test_logs_are_structured_and_never_hold_a_secure_value(
 
     event = load_event("stream_changes.json")
     ciphertext = event["Records"][4]["dynamodb"]["NewImage"]["value"]["B"]
-    logger.setLevel(logging.DEBUG)
+    logger.setLevel(logging.INFO)  # the Lambda's default: one line per change
     try:
-        with caplog.at_level(logging.DEBUG, logger=logger.name):
+        with caplog.at_level(logging.INFO, logger=logger.name):
             make_processor().handle(clone(event))
     finally:
         logger.setLevel(logging.INFO)
@@ -263,5 +291,7 @@ def test_logs_are_structured_and_never_hold_a_secure_value(
         ("blob", "expire"),
     }
     assert all(r["sequence"].isdigit() for r in routed)
+    assert len(routed) == 7 and all(isinstance(r["version"], int) for r in routed)
+    assert not any("value" in r for r in routed)
     assert any(line["message"] == "batch processed" for line in lines)
     assert not any(ciphertext[:12] in json.dumps(line) for line in lines)

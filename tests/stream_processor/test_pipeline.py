@@ -238,7 +238,127 @@ def test_an_expired_iterator_is_reacquired_after_the_checkpoint(
         {"ShardIterator": "it-3", "Limit": 100},
     )
     with stubber:
-        assert [runner.poll_once() for _ in range(3)] == [1, 0, 1]
+        # The renewed iterator is read at once: no write may come to signal the record.
+        assert [runner.poll_once() for _ in range(2)] == [1, 1]
         stubber.assert_no_pending_responses()
     assert calls == [["1" * 21], ["1" * 20 + "2"]]
     assert runner.stats.iterator_renewals == 1
+
+
+def count_get_records(runner: StreamRunner) -> list[int]:
+    """Count the runner's GetRecords calls (a hook on its own client)."""
+    calls: list[int] = []
+    runner._streams.meta.events.register(
+        "before-call.dynamodb-streams.GetRecords", lambda **kwargs: calls.append(1)
+    )
+    return calls
+
+
+def test_the_runner_does_not_poll_an_idle_stream(
+    local_aws: LocalAws, realm: str, publisher: StatePublisher, start_runner: Any
+) -> None:
+    calls: list[list[str]] = []
+    runner = start_runner(handler=_function(calls, lambda records, attempt: []))
+    time.sleep(0.5)  # its first read, from TRIM_HORIZON, is done
+    get_records = count_get_records(runner)
+    # WHEN nothing is written for a couple of seconds THEN nothing is read
+    time.sleep(2.0)
+    assert get_records == []
+    # WHEN small batches are written THEN each costs one GetRecords, not a second one
+    for n in range(3):
+        publisher.put(f"idle-{n}", n)
+        assert wait_for(lambda n=n: len(calls) == n + 1)
+        time.sleep(0.3)
+        assert len(get_records) == n + 1
+    # WHEN another runner (another realm) stops THEN this one is not woken to poll
+    other = f"{realm}x"
+    local_aws.provision_realm(other)  # DynamoDB writes: this runner may poll
+    time.sleep(0.5)
+    before = len(get_records)
+    local_aws.start_stream_runner(other, handler=_function([], lambda r, a: [])).stop()
+    time.sleep(0.5)
+    assert len(get_records) == before
+
+
+def test_a_full_batch_is_followed_by_an_immediate_poll(
+    publisher: StatePublisher, start_runner: Any
+) -> None:
+    calls: list[list[str]] = []
+    for n in range(3):  # six records in moto's stream (key-only, then complete)
+        publisher.put(f"full-{n}", n)
+    start_runner(
+        handler=_function(calls, lambda records, attempt: []),
+        settings=RunnerSettings(batch_size=4, idle_poll=0.5),
+    )
+    assert wait_for(lambda: sum(map(len, calls)) == 6)
+    assert [len(c) for c in calls] == [4, 2]
+
+
+def test_a_dead_letter_queue_failure_keeps_the_checkpoint(
+    publisher: StatePublisher, start_runner: Any, sqs: Any
+) -> None:
+    calls: list[list[str]] = []
+    publisher.put("dlq", 1)
+    runner = start_runner(
+        handler=_function(
+            calls,
+            lambda records, attempt: (
+                [{"itemIdentifier": records[0]["dynamodb"]["SequenceNumber"]}]
+                if attempt <= 2
+                else []
+            ),
+        ),
+        settings=RunnerSettings(max_retries=0, retry_backoff=0.01, idle_poll=0.2),
+    )
+    runner.dlq_url += "-gone"  # sending to the dead-letter queue fails
+    # THEN the batch is not dropped: it is read and invoked again until it passes
+    assert wait_for(lambda: len(calls) >= 3)
+    assert calls[0] == calls[1] == calls[2] == ["dlq", "dlq"]
+    assert runner._thread is not None and runner._thread.is_alive()
+
+
+def test_the_runner_survives_any_exception_and_skips_closed_shards(
+    local_aws: LocalAws, realm: str
+) -> None:
+    streams = local_aws.client("dynamodbstreams")
+    stubber = Stubber(streams)
+    runner = StreamRunner(
+        table_name(realm),
+        handler=_function([], lambda records, attempt: []),
+        dynamodb=local_aws.client("dynamodb"),
+        streams=streams,
+        sqs=local_aws.client("sqs"),
+        settings=RunnerSettings(idle_poll=0.05),
+    )
+    arn, closed, child = (
+        runner.stream_arn,
+        "shardId-00000001541626099285-00000001",
+        "shardId-00000001541626099285-00000002",
+    )
+    shards = {"StreamDescription": {"Shards": [{"ShardId": closed}, {"ShardId": child}]}}
+    stubber.add_response("describe_stream", shards, {"StreamArn": arn})
+    stubber.add_response("get_shard_iterator", {"ShardIterator": "it-closed"}, None)
+    stubber.add_response("get_records", {"Records": []}, None)  # closed: no NextShardIterator
+    stubber.add_response("get_shard_iterator", {"ShardIterator": "it-child"}, None)
+    stubber.add_response("get_records", {"Records": [], "NextShardIterator": "it-2"}, None)
+    # The closed shard makes the runner look again: it is still listed, never re-read.
+    stubber.add_response("describe_stream", shards, {"StreamArn": arn})
+    stubber.add_response("get_records", {"Records": [], "NextShardIterator": "it-3"}, None)
+    with stubber:
+        runner.poll_once()
+        runner.poll_once()
+        stubber.assert_no_pending_responses()
+    # Not a ClientError: the runner's thread logs it and goes on.
+    seen: list[int] = []
+
+    def broken() -> int:
+        seen.append(1)
+        if len(seen) == 1:
+            raise KeyError("surprise")
+        runner._stop.set()
+        return 0
+
+    runner.poll_once = broken  # type: ignore[method-assign]
+    runner.start()
+    assert wait_for(lambda: len(seen) == 2, timeout=5)
+    runner.stop()

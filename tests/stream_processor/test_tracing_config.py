@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
+import sys
 from typing import Any
 
 import pytest
 
 from lava_state import ConfigurationError
 from stream_processor import NoopTracer, ProcessorSettings, XRayTracer, make_tracer
+from stream_processor.tracing import AutoTracer
 
 from .conftest import clone
 
@@ -28,12 +31,11 @@ class CollectingEmitter:
 def test_xray_spans_per_batch_and_per_topic_carry_annotations(
     load_event: Any, subscribe_id: Any, make_processor: Any, realm: str
 ) -> None:
-    from aws_xray_sdk.core import xray_recorder
     from aws_xray_sdk.core.recorder import AWSXRayRecorder
 
-    # The SDK opens a UDP socket per recorder (one at import); nothing here sends
-    # on them, and an unclosed socket is a ResourceWarning at exit.
-    xray_recorder.emitter._socket.close()
+    # The SDK opens a UDP socket per recorder; nothing here sends on this one,
+    # and an unclosed socket is a ResourceWarning. The global recorder's socket
+    # is left alone: later code may still use it.
     emitter = CollectingEmitter()
     recorder = AWSXRayRecorder()
     recorder.emitter._socket.close()
@@ -51,13 +53,41 @@ def test_xray_spans_per_batch_and_per_topic_carry_annotations(
     assert all(s.annotations["count"] == 1 for s in publishes)
 
 
-def test_tracing_is_off_outside_lambda_and_xray_inside_when_active() -> None:
-    assert isinstance(make_tracer("auto", {}), NoopTracer)
-    inside = {"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000"}
-    assert isinstance(make_tracer("auto", inside), XRayTracer)
-    assert isinstance(make_tracer("auto", {"AWS_LAMBDA_FUNCTION_NAME": "f"}), NoopTracer)
+def test_auto_traces_with_xray_only_the_invocations_lambda_samples() -> None:
+    env: dict[str, str] = {}
+    tracer = make_tracer("auto", env)
+    assert isinstance(tracer, AutoTracer)
+    assert isinstance(tracer.current(), NoopTracer)  # outside Lambda
+    # Lambda always sets the daemon address: it does not mean "sampled".
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": "f", "AWS_XRAY_DAEMON_ADDRESS": "169.254.79.129:2000"})
+    assert isinstance(tracer.current(), NoopTracer)
+    env["_X_AMZN_TRACE_ID"] = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f;Sampled=0"
+    assert isinstance(tracer.current(), NoopTracer)
+    env["_X_AMZN_TRACE_ID"] = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f;Sampled=1"
+    assert isinstance(tracer.current(), XRayTracer)
+    # the next invocation, not sampled
+    env["_X_AMZN_TRACE_ID"] = "Root=1-5759e988-bd862e3fe1be46a994272794;Sampled=0"
+    assert isinstance(tracer.current(), NoopTracer)
     with pytest.raises(ConfigurationError, match="tracing mode"):
         make_tracer("jaeger", {})
+
+
+def test_otel_without_the_api_warns_once_and_traces_nothing(
+    monkeypatch: Any, caplog: Any, load_event: Any, make_processor: Any
+) -> None:
+    from stream_processor import tracing
+
+    monkeypatch.setitem(sys.modules, "opentelemetry", None)  # import fails
+    monkeypatch.setattr(tracing, "_warned_no_otel", False)
+    with caplog.at_level(logging.WARNING, logger="stream_processor.tracing"):
+        first, second = make_tracer("otel", {}), make_tracer("otel", {})
+    assert isinstance(first, NoopTracer) and isinstance(second, NoopTracer)
+    warnings = [r for r in caplog.records if r.name == "stream_processor.tracing"]
+    assert len(warnings) == 1
+    assert "OpenTelemetry" in warnings[0].getMessage()
+    # and processing goes on
+    processor = make_processor(tracing="otel")
+    assert processor.handle(clone(load_event("stream_changes.json"))) == {"batchItemFailures": []}
 
 
 def test_settings_from_env() -> None:
