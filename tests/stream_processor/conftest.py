@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -153,3 +154,12 @@ def start_runner(local_aws: LocalAws, realm: str) -> Iterator[Callable[..., Stre
 def clone(event: dict[str, Any]) -> dict[str, Any]:
     """A deep copy: the handler must not depend on (or mutate) the caller's event."""
     return copy.deepcopy(event)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_the_global_xray_socket() -> Iterator[None]:
+    """The X-Ray SDK opens a UDP socket for its global recorder on import; close it at the end."""
+    yield
+    core = sys.modules.get("aws_xray_sdk.core")
+    if core is not None:
+        core.xray_recorder.emitter._socket.close()
