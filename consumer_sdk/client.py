@@ -108,24 +108,7 @@ class StateClient:
             EncryptionError: a secure value could not be decrypted.
             AwsError: the read failed after retries.
         """
-        state_id = validate_state_id(state_id)
-        response = aws.call(
-            self.store.dynamodb.get_item,
-            what=f"read state item {state_id!r} from {self.store.table}",
-            TableName=self.store.table,
-            Key={ATTR_STATE_ID: {"S": state_id}},
-            ConsistentRead=True,
-        )
-        attributes = response.get("Item")
-        if attributes is None or attributes_expired(attributes):
-            return None
-        secure = attributes.get(ATTR_TYPE, {}).get("S") == StateType.SECURE
-        return decode_item(
-            attributes,
-            realm=self.realm,
-            kms=self.store.kms if decrypt and secure else None,
-            decrypt=decrypt,
-        )
+        return self.store.read(validate_state_id(state_id), decrypt=decrypt)
 
     def get_value(self, state_id: str, default: Any = _MISSING, *, decrypt: bool = True) -> Any:
         """The current value; ``default`` when absent or expired.

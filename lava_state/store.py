@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from lava_state import aws
+from lava_state.constants import ATTR_STATE_ID, ATTR_TYPE
+from lava_state.item import StateItem, StateType, attributes_expired, decode_item
 from lava_state.naming import kms_alias, table_name
 from lava_state.settings import Settings
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     import boto3
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kms import KMSClient
@@ -62,6 +66,43 @@ class StateStore:
         if self._kms is None:
             self._kms = self._client("kms")  # type: ignore[assignment]
         return self._kms  # type: ignore[return-value]
+
+    def decode_live(self, attributes: Mapping[str, Any], *, decrypt: bool) -> StateItem | None:
+        """A stored item as a StateItem; None when its TTL has passed.
+
+        The expiry is checked before anything is decoded or decrypted; the KMS
+        client is built only for a secure item that is decrypted.
+
+        Raises:
+            CorruptStateItem: the item cannot be decoded.
+            EncryptionError: a secure value could not be decrypted.
+        """
+        if attributes_expired(attributes):
+            return None
+        secure = attributes.get(ATTR_TYPE, {}).get("S") == StateType.SECURE
+        return decode_item(
+            attributes,
+            realm=self.realm,
+            kms=self.kms if decrypt and secure else None,
+            decrypt=decrypt,
+        )
+
+    def read(self, state_id: str, *, decrypt: bool) -> StateItem | None:
+        """One item, strongly consistent; None when absent or expired.
+
+        Raises:
+            CorruptStateItem, EncryptionError: as :meth:`decode_live`.
+            AwsError: the read failed after retries.
+        """
+        response = aws.call(
+            self.dynamodb.get_item,
+            what=f"read state item {state_id!r} from {self.table}",
+            TableName=self.table,
+            Key={ATTR_STATE_ID: {"S": state_id}},
+            ConsistentRead=True,
+        )
+        attributes = response.get("Item")
+        return None if attributes is None else self.decode_live(attributes, decrypt=decrypt)
 
     def __repr__(self) -> str:
         return f"StateStore(realm={self.realm!r}, table={self.table!r})"

@@ -22,6 +22,7 @@ Idempotent retries
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -67,9 +68,7 @@ from lava_state.item import (
     AttributeValue,
     StateItem,
     StateType,
-    attributes_expired,
     check_item_size,
-    decode_item,
     encode_value,
     secure_plaintext,
     value_as_stored,
@@ -625,30 +624,11 @@ class StatePublisher:
         )
 
     def _decoder(self, *, decrypt: bool) -> Callable[[Mapping[str, Any]], StateItem | None]:
-        def decode(attributes: Mapping[str, Any]) -> StateItem | None:
-            if attributes_expired(attributes):
-                return None
-            secure = attributes.get(ATTR_TYPE, {}).get("S") == StateType.SECURE
-            return decode_item(
-                attributes,
-                realm=self.realm,
-                kms=self.store.kms if decrypt and secure else None,
-                decrypt=decrypt,
-            )
-
-        return decode
+        return functools.partial(self.store.decode_live, decrypt=decrypt)
 
     def _read(self, state_id: str) -> StateItem | None:
         """The current item, strongly consistent, decrypted; None if absent or expired."""
-        response = aws.call(
-            self.store.dynamodb.get_item,
-            what=f"read state item {state_id!r} from {self.store.table}",
-            TableName=self.store.table,
-            Key={ATTR_STATE_ID: {"S": state_id}},
-            ConsistentRead=True,
-        )
-        attributes = response.get("Item")
-        return None if attributes is None else self._decoder(decrypt=True)(attributes)
+        return self.store.read(state_id, decrypt=True)
 
     def _put_one(self, write: _Write) -> StateItem:
         value_av = self._encode(write)
