@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from lava_state.errors import TemplateError, TemplateSecurityError
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Callable, Collection
     from types import TracebackType
 
     from jinja2 import Template
@@ -354,6 +354,16 @@ def _environment(strict: bool) -> SandboxedEnvironment:
     return env
 
 
+def _resolved_or(obj: Any, key: Any, fallback: Callable[[Any, Any], Any]) -> Any:
+    """What the rendering Renderer makes of ``obj.key`` / ``obj[key]``, else Jinja's own lookup."""
+    renderer = _CURRENT.get()
+    if renderer is not None:
+        resolved, result = renderer._resolve(obj, key)
+        if resolved:
+            return result
+    return fallback(obj, key)
+
+
 @cache
 def _sandbox_class() -> type[Any]:
     """Build the sandboxed environment class once (Jinja imported lazily)."""
@@ -384,20 +394,10 @@ def _sandbox_class() -> type[Any]:
             )
 
         def getattr(self, obj: Any, attribute: str) -> Any:
-            renderer = _CURRENT.get()
-            if renderer is not None:
-                resolved, result = renderer._resolve(obj, attribute)
-                if resolved:
-                    return result
-            return super().getattr(obj, attribute)
+            return _resolved_or(obj, attribute, super().getattr)
 
         def getitem(self, obj: Any, argument: Any) -> Any:
-            renderer = _CURRENT.get()
-            if renderer is not None:
-                resolved, result = renderer._resolve(obj, argument)
-                if resolved:
-                    return result
-            return super().getitem(obj, argument)
+            return _resolved_or(obj, argument, super().getitem)
 
         def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
             # A template is data from a job spec: it must not exhaust the
