@@ -13,11 +13,7 @@ from lava_state.cli import main
 from lava_state.item import SECRET_MASK
 from publisher import StatePublisher
 
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run_in_process as run
 
 
 def test_get_many_prints_one_object_with_secure_values_masked(

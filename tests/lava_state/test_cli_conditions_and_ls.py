@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -11,9 +12,10 @@ from typing import Any
 
 import pytest
 
-from lava_state.cli import main
 from lava_state.naming import table_name
 from publisher import StatePublisher
+
+from .conftest import run_in_process
 
 
 @pytest.fixture
@@ -23,15 +25,7 @@ def cli(
     """Run ``lava-state ARGS`` in process against the test realm: (exit code, stdout, stderr)."""
     monkeypatch.setenv("LAVA_REALM", realm)
 
-    def run(*argv: str) -> tuple[int, str, str]:
-        try:
-            code = main(list(argv))
-        except SystemExit as exc:  # argparse usage errors
-            code = int(exc.code or 0)
-        out, err = capsys.readouterr()
-        return code, out, err
-
-    return run
+    return functools.partial(run_in_process, capsys)
 
 
 def test_put_if_version(

@@ -10,15 +10,11 @@ from typing import Any
 import pytest
 
 from lava_state import cli
-from lava_state.cli import main, parse_value
+from lava_state.cli import parse_value
 from lava_state.naming import table_name
 from publisher import StatePublisher
 
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
+from .conftest import run_in_process as run
 
 
 def test_raw_binary_values_print_as_base64(
