@@ -33,8 +33,8 @@ from collections.abc import Callable
 from typing import Any
 
 from consumer_sdk import StateClient, expand_job_spec
-from lava_state.local import LocalAws
 from lava_state.naming import table_name
+from lava_state_local import LocalAws
 from publisher import StatePublisher
 
 REALM = "bench"

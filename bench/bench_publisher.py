@@ -26,8 +26,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from lava_state.local import LocalAws
 from lava_state.naming import table_name
+from lava_state_local import LocalAws
 from publisher import StatePublisher
 
 REALM = "bench"

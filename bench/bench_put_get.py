@@ -34,7 +34,7 @@ from typing import Any
 
 import boto3
 
-from lava_state.local import local_aws
+from lava_state_local import local_aws
 from publisher import LavaStateItem
 
 REALM = "bench"
@@ -169,7 +169,7 @@ def main() -> None:
         # first runs write it here too, whatever PYTHONDONTWRITEBYTECODE says.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
         env["LAVA_REALM"] = REALM
-        ours_cmd = [sys.executable, "-m", "lava_state", "put", "cli", "-p", "lines=45"]
+        ours_cmd = [sys.executable, "-m", "lava_state_cli", "put", "cli", "-p", "lines=45"]
         bare_cmd = [sys.executable, "-c", BARE_SCRIPT, TABLE, UPDATE, json.dumps(NAMES), CONDITION]
         cli: dict[str, list[float]] = {"ours": [], "bare": []}
         for cmd in (ours_cmd, bare_cmd, ours_cmd, bare_cmd):

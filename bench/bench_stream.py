@@ -23,8 +23,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from lava_state.local import LocalAws
 from lava_state.naming import table_name, topic_name
+from lava_state_local import LocalAws
 from publisher import StatePublisher
 from stream_processor import ProcessorSettings, StreamProcessor
 from stream_processor.handler import logger

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Any
 
 from lava_state.errors import StateNotFound
 from lava_state.item import SECRET_MASK, StateItem, StateType
-from lava_state.naming import validate_posted_state_id, validate_realm
+from lava_state.naming import validate_posted_state_id, validate_realm, validate_state_id
 from lava_state.settings import Settings
+from lava_state.store import StateStore
 from lava_state.ttl import Duration, ttl_seconds
 from publisher.publisher import StatePublisher
 
@@ -128,9 +129,9 @@ class LavaStateItem:
             CorruptStateItem: the stored item cannot be decoded.
             EncryptionError, AwsError: the read failed.
         """
-        from consumer_sdk.client import StateClient
-
-        item = StateClient(realm, session=aws_session).get(state_id)
+        item = StateStore(realm, session=aws_session).read(
+            validate_state_id(state_id), decrypt=True
+        )
         if item is None:
             raise StateNotFound(state_id, realm)
         return cls.from_state_item(item, realm=realm, aws_session=aws_session)
@@ -139,7 +140,7 @@ class LavaStateItem:
     def from_state_item(
         cls, item: StateItem, *, realm: str, aws_session: boto3.session.Session | None = None
     ) -> LavaStateItem:
-        """Wrap a :class:`StateItem` read by the consumer SDK.
+        """Wrap a :class:`StateItem` (as read by the consumer SDK or :meth:`get`).
 
         ``ttl`` is the realm's default TTL and ``kms_key`` is None (see the class docstring).
         """

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from consumer_sdk import StateClient
-from lava_state.local import LocalAws
 from lava_state.naming import table_name
+from lava_state_local import LocalAws
 from publisher import StatePublisher
 
 _LAVA_ENV = (

@@ -20,8 +20,8 @@ from lava_state.errors import (
     LavaStateError,
 )
 from lava_state.item import SECRET_MASK, Encrypted, StateType
-from lava_state.local import LocalAws
 from lava_state.naming import table_name
+from lava_state_local import LocalAws
 from publisher import StatePublisher
 from tests.consumer_sdk.conftest import Recorder
 

@@ -10,8 +10,8 @@ import pytest
 from botocore.exceptions import ReadTimeoutError
 from botocore.httpsession import URLLib3Session
 
-from lava_state.local import LocalAws
 from lava_state.settings import ItemFormat, Settings
+from lava_state_local import LocalAws
 from publisher import RetryPolicy, StatePublisher
 
 # Retries short enough that exhausting them keeps a test fast.

@@ -19,7 +19,7 @@ from botocore.httpsession import URLLib3Session
 from consumer_sdk import StateClient
 from lava_state import aws
 from lava_state.errors import VersionConflict, WriteOutcomeUnknown
-from lava_state.local import LocalAws
+from lava_state_local import LocalAws
 from publisher import StatePublisher
 from tests.publisher.conftest import TimeoutAfterCommit
 

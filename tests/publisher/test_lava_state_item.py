@@ -11,8 +11,8 @@ import pytest
 
 from consumer_sdk import StateClient
 from lava_state.errors import EncryptionError, StateNotFound, UnknownStateType
-from lava_state.local import LocalAws
 from lava_state.naming import table_name
+from lava_state_local import LocalAws
 from publisher import LavaStateItem, StatePublisher
 
 

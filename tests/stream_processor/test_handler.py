@@ -10,8 +10,8 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.stub import Stubber
 
-from lava_state.local import LocalAws
 from lava_state.naming import realm_topic_name
+from lava_state_local import LocalAws
 from stream_processor import StreamProcessor
 
 from .conftest import clone

@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.stub import Stubber
 
-from lava_state.local import LocalAws
-from lava_state.local_streams import RunnerSettings, StreamRunner, TtlMarks
 from lava_state.naming import table_name
+from lava_state_local import LocalAws
+from lava_state_local.streams import RunnerSettings, StreamRunner, TtlMarks
 from publisher import StatePublisher
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from lava_state.cli import main
+from lava_state_cli.app import main
 
 
 def run_in_process(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:

@@ -309,7 +309,7 @@ def cmd_rm(args: argparse.Namespace) -> int:
 def cmd_local_up(args: argparse.Namespace) -> int:
     import threading
 
-    from lava_state.local import local_aws
+    from lava_state_local.server import local_aws
 
     realm = args.realm or os.environ.get(ENV_REALM) or "dev"
     # The stream runner and TTL sweeper stand in for Lambda and DynamoDB TTL.
@@ -332,7 +332,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(_: argparse.Namespace) -> int:
-    from lava_state.demo import run_demo
+    from lava_state_local.demo import run_demo
 
     return run_demo()
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from lava_state import cli
-from lava_state.cli import parse_value
 from lava_state.naming import table_name
+from lava_state_cli import app as cli
+from lava_state_cli.app import parse_value
 from publisher import StatePublisher
 
 from .conftest import run_in_process as run

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from lava_state.cli import main
 from lava_state.item import SECRET_MASK
+from lava_state_cli.app import main
 from publisher import StatePublisher
 
 from .conftest import run_in_process as run
@@ -115,7 +115,7 @@ def test_render_from_stdin_as_a_subprocess(
     publisher.put("sid", {"lines": "45"})
     spec = {"state": {"sid": None}, "payload": "echo {{ job.state.sid.lines }}"}
     result = subprocess.run(
-        [sys.executable, "-m", "lava_state", "render", "-"],
+        [sys.executable, "-m", "lava_state_cli", "render", "-"],
         input=json.dumps(spec),
         env=cli_env,
         capture_output=True,

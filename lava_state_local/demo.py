@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 from lava_state.constants import ENV_JOB_ID, ENV_REALM
 from lava_state.events import ChangeEvent
-from lava_state.local import LocalAws, local_aws
 from lava_state.naming import topic_name
+from lava_state_local.server import LocalAws, local_aws
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -130,7 +130,7 @@ def test_list_states_follows_pages(publisher: StatePublisher, local_aws: Any, re
 def test_a_small_json_put_does_not_import_cryptography_or_tenacity(cli_env: dict[str, str]) -> None:
     code = (
         "import sys\n"
-        "from lava_state.cli import main\n"
+        "from lava_state_cli.app import main\n"
         "assert main(['put', 'sid', '-p', 'lines=45']) == 0\n"
         "print(sorted(m for m in ('cryptography', 'tenacity', 'jinja2', 'moto') "
         "if m in sys.modules))\n"

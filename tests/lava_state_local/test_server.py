@@ -7,8 +7,8 @@ import pytest
 
 from consumer_sdk import StateClient
 from lava_state.aws import get_client, reset_clients
-from lava_state.local import LocalAws, local_aws
 from lava_state.naming import table_name
+from lava_state_local import LocalAws, local_aws
 from publisher import StatePublisher
 
 

@@ -33,7 +33,7 @@ from lava_state.naming import kms_alias, table_name
 if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
-    from lava_state.local_streams import (
+    from lava_state_local.streams import (
         Handler,
         RunnerSettings,
         StreamRunner,
@@ -118,7 +118,7 @@ class LocalAws:
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """One line per request would drown the demo's output."""
 
-        from lava_state.local_streams import TtlMarks, WriteSignal
+        from lava_state_local.streams import TtlMarks, WriteSignal
 
         self._writes, self._ttl_marks = WriteSignal(), TtlMarks()
         app = _SerialisedApp(DomainDispatcherApplication(create_backend_app), self._writes)
@@ -230,7 +230,7 @@ class LocalAws:
         The default handler is the stream processor (realm-wide topic off,
         standard topics) with a client on this server. Stopped by :meth:`stop`.
         """
-        from lava_state.local_streams import StreamRunner
+        from lava_state_local.streams import StreamRunner
 
         if handler is None:
             from stream_processor.config import ProcessorSettings
@@ -258,7 +258,7 @@ class LocalAws:
         Their REMOVE records reach stream runners marked as TTL deletions.
         Stopped by :meth:`stop`.
         """
-        from lava_state.local_streams import TtlMarks, TtlSweeper
+        from lava_state_local.streams import TtlMarks, TtlSweeper
 
         sweeper = TtlSweeper(
             dynamodb=self.client("dynamodb"),

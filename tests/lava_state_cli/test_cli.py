@@ -16,7 +16,7 @@ from publisher import StatePublisher
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "lava_state", *args],
+        [sys.executable, "-m", "lava_state_cli", *args],
         env=env,
         capture_output=True,
         text=True,
@@ -177,7 +177,7 @@ def test_local_up_serves_until_interrupted(tmp_path: Any) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "LAVA_REALM"}
     with subprocess.Popen(
-        [sys.executable, "-m", "lava_state", "local", "up", "--port", "0", "--realm", "dev"],
+        [sys.executable, "-m", "lava_state_cli", "local", "up", "--port", "0", "--realm", "dev"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from lava_state.demo import LINES, run_demo
+from lava_state_local.demo import LINES, run_demo
 
 
 def test_demo_runs_the_seed_scenario() -> None:
