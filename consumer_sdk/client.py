@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, Unpack
 
-from lava_state import aws
+from lava_state import aws, codec
 from lava_state.constants import (
     ATTR_STATE_ID,
     ATTR_TYPE,
@@ -21,16 +21,13 @@ from lava_state.errors import (
     LavaStateError,
     StateNotFound,
 )
-from lava_state.item import StateItem, StateType, attributes_expired, decode_item
+from lava_state.model import StateItem, StateType
 from lava_state.naming import validate_state_id
+from lava_state.retry import batch_rounds
 from lava_state.store import StateStore
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
-
-    import boto3
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_kms import KMSClient
 
     from lava_state.settings import Settings
 
@@ -59,10 +56,6 @@ class StateItems(dict[str, StateItem]):
         self.errors: dict[str, LavaStateError] = dict(errors or {})
 
 
-class _Unprocessed(Exception):
-    """Internal: BatchGetItem left keys unprocessed; the retry policy's predicate."""
-
-
 class StateClient:
     """Reads state items of one realm.
 
@@ -74,23 +67,15 @@ class StateClient:
         self,
         realm: str | None = None,
         *,
-        session: boto3.session.Session | None = None,
-        dynamodb: DynamoDBClient | None = None,
-        kms: KMSClient | None = None,
         settings: Settings | None = None,
-        endpoint_url: str | None = None,
-        region: str | None = None,
+        **aws_options: Unpack[aws.AwsOptions],
     ) -> None:
-        """Raises ConfigurationError when no realm is given or configured."""
-        self.store = StateStore(
-            realm,
-            session=session,
-            dynamodb=dynamodb,
-            kms=kms,
-            settings=settings,
-            endpoint_url=endpoint_url,
-            region=region,
-        )
+        """``aws_options``: injected clients (``dynamodb``, ``kms``...) or the ``session``,
+        ``endpoint_url`` and ``region`` to build them from (:class:`~lava_state.aws.AwsOptions`).
+
+        Raises ConfigurationError when no realm is given or configured.
+        """
+        self.store = StateStore(realm, settings=settings, **aws_options)
 
     @property
     def realm(self) -> str:
@@ -140,7 +125,7 @@ class StateClient:
         ``deadline`` seconds have passed since the call began. Absent and expired
         ids are left out of the result. Secure values are decrypted (one KMS
         call per item, concurrently) unless ``decrypt`` is False, in which case
-        they are :class:`~lava_state.item.Encrypted`.
+        they are :class:`~lava_state.model.Encrypted`.
 
         With ``partial=True`` an item that cannot be decoded or decrypted is
         reported in the result's ``errors`` and the other ids are returned;
@@ -182,7 +167,9 @@ class StateClient:
             )
         now = time.time()
         live = [
-            (sid, raw[sid]) for sid in ids if sid in raw and not attributes_expired(raw[sid], now)
+            (sid, raw[sid])
+            for sid in ids
+            if sid in raw and not codec.attributes_expired(raw[sid], now)
         ]
         return self._decode_many(live, decrypt=decrypt, partial=partial)
 
@@ -192,38 +179,29 @@ class StateClient:
         """One BatchGetItem of at most 100 keys; returns (items, ids still unprocessed)."""
         table = self.store.table
         what = f"read {len(ids)} state items from {table}"
-        request: dict[str, Any] = {
-            "Keys": [{ATTR_STATE_ID: {"S": sid}} for sid in ids],
-            "ConsistentRead": True,
-        }
-        response = aws.call(
-            self.store.dynamodb.batch_get_item, what=what, RequestItems={table: request}
-        )
-        items: list[RawItem] = list(response.get("Responses", {}).get(table, []))
-        pending: Any = response.get("UnprocessedKeys", {}).get(table)
-        if not pending or not pending.get("Keys"):
-            return items, []
-        # Slow path only: tenacity is imported when DynamoDB actually throttles us.
-        retrying = aws.app_retrying(
-            lambda exc: isinstance(exc, _Unprocessed),
+        items: list[RawItem] = []
+
+        def send(pending: dict[str, Any]) -> dict[str, Any] | None:
+            # Keep the reads strongly consistent whatever DynamoDB echoes back.
+            response = aws.call(
+                self.store.dynamodb.batch_get_item,
+                what=what,
+                RequestItems={table: {**pending, "ConsistentRead": True}},
+            )
+            items.extend(response.get("Responses", {}).get(table, []))
+            left: Any = response.get("UnprocessedKeys", {}).get(table)
+            return left if left and left.get("Keys") else None
+
+        rounds = batch_rounds(
+            send,
+            {"Keys": [{ATTR_STATE_ID: {"S": sid}} for sid in ids]},
+            what=what,
             deadline=max(0.0, deadline_at - time.monotonic()),
         )
-        try:
-            for attempt in retrying:
-                with attempt:
-                    # Keep the reads strongly consistent whatever DynamoDB echoes back.
-                    response = aws.call(
-                        self.store.dynamodb.batch_get_item,
-                        what=what,
-                        RequestItems={table: {**pending, "ConsistentRead": True}},
-                    )
-                    items.extend(response.get("Responses", {}).get(table, []))
-                    pending = response.get("UnprocessedKeys", {}).get(table)
-                    if pending and pending.get("Keys"):
-                        raise _Unprocessed
-        except _Unprocessed:
-            return items, [key[ATTR_STATE_ID]["S"] for key in pending["Keys"]]
-        return items, []
+        if rounds.error is not None:
+            raise rounds.error
+        left = rounds.left["Keys"] if rounds.left is not None else []
+        return items, [key[ATTR_STATE_ID]["S"] for key in left]
 
     def _decode_many(
         self, live: list[tuple[str, RawItem]], *, decrypt: bool, partial: bool
@@ -243,7 +221,7 @@ class StateClient:
                 secure.append((sid, attributes))
                 continue
             try:
-                decoded[sid] = decode_item(attributes, realm=self.realm, decrypt=False)
+                decoded[sid] = codec.decode_item(attributes)
             except LavaStateError as exc:
                 errors[sid] = exc
         if errors and not partial:
@@ -252,11 +230,10 @@ class StateClient:
             before = {sid for sid, _ in live[:first]}
             secure = [entry for entry in secure if entry[0] in before]
         if secure:
-            kms = self.store.kms
 
             def decrypt_one(entry: tuple[str, RawItem]) -> StateItem | LavaStateError:
                 try:
-                    return decode_item(entry[1], realm=self.realm, kms=kms, decrypt=True)
+                    return self.store.decrypt(codec.decode_item(entry[1]))
                 except LavaStateError as exc:
                     return exc
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from consumer_sdk.client import StateClient, StateItems
 from lava_state.errors import InvalidInput, InvalidJobSpec, InvalidStateId, LavaStateError
-from lava_state.item import SECRET_MASK, StateType
+from lava_state.model import SECRET_MASK, StateType
 from lava_state.naming import validate_state_id
 from lava_state.templating import Location, Renderer, json_path
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from lava_state import aws
+from lava_state import aws, codec
 from lava_state.constants import (
     ATTR_PUBLISHER,
     ATTR_STATE_ID,
@@ -16,11 +14,12 @@ from lava_state.constants import (
     ATTR_TYPE,
     ATTR_VERSION,
 )
-from lava_state.errors import CorruptStateItem, InvalidInput
-from lava_state.item import attributes_expired
+from lava_state.errors import InvalidInput
+from lava_state.model import expiry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from datetime import datetime
 
     from consumer_sdk.client import StateClient
 
@@ -51,7 +50,7 @@ class StateSummary:
     @property
     def expires_at(self) -> datetime | None:
         """When the item expires (UTC), or None if it has no TTL."""
-        return None if self.ttl is None else datetime.fromtimestamp(self.ttl, UTC)
+        return expiry(self.ttl)
 
 
 def list_states(
@@ -90,7 +89,7 @@ def list_states(
         )
         for attributes in response.get("Items", []):
             summary = _summary(attributes)  # checks ttl before it is compared
-            if attributes_expired(attributes):
+            if codec.attributes_expired(attributes):
                 continue
             yield summary
         last_key = response.get("LastEvaluatedKey")
@@ -106,27 +105,11 @@ def _summary(attributes: dict[str, Any]) -> StateSummary:
         CorruptStateItem: its version or ttl is not a whole number.
     """
     state_id = attributes[ATTR_STATE_ID]["S"]
-
-    def whole(name: str, default: str | None) -> int | None:
-        text = attributes.get(name, {}).get("N", default)
-        if text is None:
-            return None
-        try:
-            number = Decimal(text)
-            if number != number.to_integral_value():
-                raise ValueError(text)
-            return int(number)
-        except (ArithmeticError, ValueError):
-            raise CorruptStateItem(
-                state_id, f"its {name} attribute {text!r} is not a whole number"
-            ) from None
-
-    version = whole(ATTR_VERSION, "0")
     return StateSummary(
         state_id=state_id,
         type=attributes.get(ATTR_TYPE, {}).get("S", "?"),
-        version=version if version is not None else 0,
+        version=codec.whole_number(attributes.get(ATTR_VERSION), ATTR_VERSION, state_id) or 0,
         timestamp=attributes.get(ATTR_TIMESTAMP, {}).get("S"),
-        ttl=whole(ATTR_TTL, None),
+        ttl=codec.whole_number(attributes.get(ATTR_TTL), ATTR_TTL, state_id),
         publisher=attributes.get(ATTR_PUBLISHER, {}).get("S"),
     )

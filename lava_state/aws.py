@@ -1,10 +1,12 @@
 """The one boundary to AWS: client factory, retry policy and error translation.
 
 Retries have one owner per failure class. botocore's "standard" mode owns
-throttling, 5xx and connection errors on every client built here; tenacity
-owns the application-level retries, which are few and named (see
-:data:`APP_RETRYABLE_CODES`), and is imported only when one happens so that a
-CLI call pays nothing for it on the fast path.
+throttling, 5xx and connection errors on every client built here;
+:mod:`lava_state.retry` owns the application-level retries, which are few
+and named (see :data:`APP_RETRYABLE_CODES`).
+
+boto3 itself is imported when the first session is built, not when this
+module is: the pure core (naming, TTL, codec, events) never pays for it.
 """
 
 from __future__ import annotations
@@ -12,46 +14,47 @@ from __future__ import annotations
 import logging
 import threading
 import weakref
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, cast, overload
 
-import boto3
 from botocore.config import Config
 from botocore.exceptions import (
     BotoCoreError,
     ClientError,
+    ConnectionClosedError,
     ConnectionError,
     HTTPClientError,
     NoCredentialsError,
     NoRegionError,
     PartialCredentialsError,
+    ReadTimeoutError,
 )
 
-from lava_state.constants import (
-    APP_RETRY_BASE_WAIT_S,
-    APP_RETRY_MAX_ATTEMPTS,
-    APP_RETRY_MAX_WAIT_S,
-    BOTOCORE_MAX_ATTEMPTS,
-)
+from lava_state import codec
+from lava_state.constants import ATTR_VERSION, BOTOCORE_MAX_ATTEMPTS
 from lava_state.errors import (
     AccessDenied,
     AwsError,
     AwsUnavailable,
     ConfigurationError,
+    CorruptStateItem,
     EncryptionError,
     LavaStateError,
     TableNotFound,
     VersionConflict,
 )
+from lava_state.retry import retry_after, retrying
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from tenacity import Retrying
+    import boto3
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
-    from lava_state.item import StateItem
-
-    #: Decodes the raw item returned with a failed condition; None when expired.
-    CurrentDecoder = Callable[[Mapping[str, Any]], StateItem | None]
+    from lava_state.model import StateItem
 
 LOG = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -92,6 +95,9 @@ _KMS_CODES = frozenset(
         "NotFoundException",
     }
 )
+# Transport failures after which the request may have reached AWS (a failure
+# to connect never did).
+_MAYBE_SENT = (ReadTimeoutError, ConnectionClosedError)
 
 _CONFIG = Config(
     retries={"mode": "standard", "total_max_attempts": BOTOCORE_MAX_ATTEMPTS},
@@ -125,6 +131,8 @@ def get_session(*, profile: str | None = None, region: str | None = None) -> bot
     Raises:
         ConfigurationError: the profile does not exist.
     """
+    import boto3
+
     key = (profile, region)
     with _lock:
         session = _default_sessions.get(key)
@@ -137,8 +145,51 @@ def get_session(*, profile: str | None = None, region: str | None = None) -> bot
         return session
 
 
+ServiceName = Literal["dynamodb", "dynamodbstreams", "kms", "sns", "sqs"]
+
+
+@overload
 def get_client(
-    service: str,
+    service: Literal["dynamodb"],
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> DynamoDBClient: ...
+@overload
+def get_client(
+    service: Literal["dynamodbstreams"],
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> DynamoDBStreamsClient: ...
+@overload
+def get_client(
+    service: Literal["kms"],
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> KMSClient: ...
+@overload
+def get_client(
+    service: Literal["sns"],
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> SNSClient: ...
+@overload
+def get_client(
+    service: Literal["sqs"],
+    *,
+    session: boto3.session.Session | None = None,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+) -> SQSClient: ...
+def get_client(
+    service: ServiceName,
     *,
     session: boto3.session.Session | None = None,
     endpoint_url: str | None = None,
@@ -157,12 +208,11 @@ def get_client(
         per_session = _clients.setdefault(session, {})
         client = per_session.get(key)
         if client is None:
+            # One call for every service: the stubs type each service's overload.
+            build = cast("Callable[..., Any]", session.client)
             try:
-                client = session.client(
-                    service,  # type: ignore[call-overload]
-                    endpoint_url=endpoint_url,
-                    region_name=region,
-                    config=_CONFIG,
+                client = build(
+                    service, endpoint_url=endpoint_url, region_name=region, config=_CONFIG
                 )
             except NoRegionError as exc:
                 raise ConfigurationError(
@@ -170,6 +220,80 @@ def get_client(
                 ) from exc
             per_session[key] = client
         return client
+
+
+class AwsOptions(TypedDict, total=False):
+    """How a component reaches AWS: injected clients, or a session, endpoint and region
+    to build them from (the process-wide default session when none is given)."""
+
+    session: boto3.session.Session | None
+    endpoint_url: str | None
+    region: str | None
+    dynamodb: DynamoDBClient | None
+    kms: KMSClient | None
+    sns: SNSClient | None
+    sqs: SQSClient | None
+
+
+class AwsClients:
+    """The clients of one component: the injected ones as given, the others built on
+    first use by :func:`get_client` (shared per process) and kept."""
+
+    def __init__(
+        self,
+        *,
+        session: boto3.session.Session | None = None,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        dynamodb: DynamoDBClient | None = None,
+        kms: KMSClient | None = None,
+        sns: SNSClient | None = None,
+        sqs: SQSClient | None = None,
+    ) -> None:
+        self.session = session
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self._dynamodb = dynamodb
+        self._kms = kms
+        self._sns = sns
+        self._sqs = sqs
+
+    @property
+    def dynamodb(self) -> DynamoDBClient:
+        """The DynamoDB client."""
+        if self._dynamodb is None:
+            self._dynamodb = get_client("dynamodb", **self._where())
+        return self._dynamodb
+
+    @property
+    def kms(self) -> KMSClient:
+        """The KMS client (built only when a secure item needs it)."""
+        if self._kms is None:
+            self._kms = get_client("kms", **self._where())
+        return self._kms
+
+    @property
+    def sns(self) -> SNSClient:
+        """The SNS client."""
+        if self._sns is None:
+            self._sns = get_client("sns", **self._where())
+        return self._sns
+
+    @property
+    def sqs(self) -> SQSClient:
+        """The SQS client."""
+        if self._sqs is None:
+            self._sqs = get_client("sqs", **self._where())
+        return self._sqs
+
+    def _where(self) -> _Where:
+        return {"session": self.session, "endpoint_url": self.endpoint_url, "region": self.region}
+
+
+class _Where(TypedDict):
+    session: boto3.session.Session | None
+    endpoint_url: str | None
+    region: str | None
 
 
 def is_app_retryable(exc: BaseException) -> bool:
@@ -182,52 +306,13 @@ def error_code(exc: ClientError) -> str:
     return str(exc.response.get("Error", {}).get("Code", ""))
 
 
-def app_retrying(
-    retry_if: Callable[[BaseException], bool] = is_app_retryable,
-    *,
-    attempts: int = APP_RETRY_MAX_ATTEMPTS,
-    deadline: float | None = None,
-    base_wait: float = APP_RETRY_BASE_WAIT_S,
-    max_wait: float = APP_RETRY_MAX_WAIT_S,
-) -> Retrying:
-    """A bounded, jittered tenacity policy for application-level retries.
-
-    Bounded by ``attempts``, or by ``deadline`` seconds from now when given.
-    """
-    from tenacity import (
-        Retrying,
-        retry_if_exception,
-        stop_after_attempt,
-        stop_before_delay,
-        wait_random_exponential,
-    )
-
-    return Retrying(
-        retry=retry_if_exception(retry_if),
-        # stop_before_delay: no wait may end past the deadline (stop_after_delay
-        # would still sleep a whole backoff first).
-        stop=stop_after_attempt(attempts) if deadline is None else stop_before_delay(deadline),
-        wait=wait_random_exponential(multiplier=base_wait, max=max_wait),
-        reraise=True,
-    )
-
-
-def call(
-    fn: Callable[..., T],
-    /,
-    *,
-    what: str,
-    state_id: str = "",
-    decode_current: CurrentDecoder | None = None,
-    **kwargs: Any,
-) -> T:
+def call(fn: Callable[..., T], /, *, what: str, state_id: str = "", **kwargs: Any) -> T:
     """Call an AWS API, retrying application-level transient errors, translating failures.
 
     ``what`` says what was being done, for the error message (e.g.
-    ``"put state item 'x' in lava.dev.state"``). For a conditional write,
-    ``state_id`` and ``decode_current`` (which turns the ``ALL_OLD`` item into
-    a StateItem, or None when it is expired) give the VersionConflict its
-    ``current`` item.
+    ``"put state item 'x' in lava.dev.state"``). For a conditional write of a
+    state item, ``state_id`` names it: a failed condition then raises a
+    VersionConflict carrying the item stored at that moment.
 
     Raises:
         LavaStateError: the translated failure, chained to the botocore error.
@@ -239,44 +324,33 @@ def call(
             if not is_app_retryable(exc):
                 raise
             LOG.debug("retrying %s after %s", what, error_code(exc))
-            first_failure: ClientError | None = exc
-
-        def replay_then_call(**kw: Any) -> T:
-            # tenacity's attempt count and waits start with the failure already seen.
-            nonlocal first_failure
-            if first_failure is not None:
-                failure, first_failure = first_failure, None
-                raise failure
-            return fn(**kw)
-
-        return app_retrying()(replay_then_call, **kwargs)
+            return retry_after(exc, lambda: fn(**kwargs), retrying(is_app_retryable))
     except (ClientError, BotoCoreError) as exc:
-        raise translate_client_error(
-            exc, what=what, state_id=state_id, decode_current=decode_current
-        ) from exc
+        raise translate_client_error(exc, what=what, state_id=state_id) from exc
 
 
-def translate_client_error(
-    exc: BaseException,
-    *,
-    what: str,
-    state_id: str = "",
-    decode_current: CurrentDecoder | None = None,
-) -> LavaStateError:
+def retry_attempts(exc: ClientError) -> int:
+    """How many times botocore resent the request that failed (0: sent once)."""
+    return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
+
+
+def translate_client_error(exc: BaseException, *, what: str, state_id: str = "") -> LavaStateError:
     """Map a botocore error to the lava-state error for it (the one choke point).
 
-    A failed condition becomes a VersionConflict carrying the item stored at
-    that moment, as DynamoDB returned it with the failure
-    (``ReturnValuesOnConditionCheckFailure=ALL_OLD``: no second read). The
-    caller raises the result ``from exc``.
+    A failed condition on a state item (``state_id`` given) becomes a
+    VersionConflict carrying the item stored at that moment, as DynamoDB
+    returned it with the failure (``ReturnValuesOnConditionCheckFailure=ALL_OLD``:
+    no second read), decoded but not decrypted. The caller raises the result
+    ``from exc``.
     """
     if isinstance(exc, ClientError):
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message", "") or code
         operation = str(getattr(exc, "operation_name", ""))
+        attempts = retry_attempts(exc)
         detail = f"cannot {what}: {code}: {message}"
         if code == "ConditionalCheckFailedException":
-            return _version_conflict(exc, what=what, state_id=state_id, decode=decode_current)
+            return _version_conflict(exc, what=what, state_id=state_id)
         # Of the services lava-state calls, only DynamoDB answers ResourceNotFoundException.
         if code == "ResourceNotFoundException":
             return TableNotFound(
@@ -290,8 +364,13 @@ def translate_client_error(
         if code in _KMS_CODES:
             return EncryptionError(detail, aws_code=code)
         if code in _THROTTLING_CODES or code in APP_RETRYABLE_CODES:
-            return AwsUnavailable(f"{detail} (after retries)", aws_code=code, operation=operation)
-        return AwsError(detail, aws_code=code, operation=operation)
+            return AwsUnavailable(
+                f"{detail} (after retries)",
+                aws_code=code,
+                operation=operation,
+                retry_attempts=attempts,
+            )
+        return AwsError(detail, aws_code=code, operation=operation, retry_attempts=attempts)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
         return ConfigurationError(
             f"cannot {what}: no AWS credentials found (configure a profile, or run "
@@ -302,30 +381,34 @@ def translate_client_error(
             f"cannot {what}: no AWS region configured (set AWS_DEFAULT_REGION)"
         )
     if isinstance(exc, ConnectionError | HTTPClientError):
-        return AwsUnavailable(f"cannot {what}: AWS could not be reached: {exc}")
+        return AwsUnavailable(
+            f"cannot {what}: AWS could not be reached: {exc}",
+            may_have_reached_aws=isinstance(exc, _MAYBE_SENT),
+        )
     return AwsError(f"cannot {what}: {exc}")
 
 
-def _version_conflict(
-    exc: ClientError, *, what: str, state_id: str, decode: CurrentDecoder | None
-) -> VersionConflict:
-    from lava_state.constants import ATTR_VERSION
-    from lava_state.item import attributes_expired  # lava_state.item imports this module
-
-    stored: Mapping[str, Any] | None = exc.response.get("Item")  # type: ignore[assignment]
-    # The message comes from the raw item; ``current`` is decoded only when
-    # asked for (a publisher first checks whether the stored write is its own).
-    # The version only: never a value, which may be secret.
-    if stored is not None and decode is not None and not attributes_expired(stored):
-        version = stored.get(ATTR_VERSION, {}).get("N", "0")
-        found = f"the stored item is at version {version}"
-    elif stored is not None and decode is not None:
-        found = "the stored item has expired"
-    elif decode is not None:
+def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> VersionConflict:
+    resent = retry_attempts(exc) > 0
+    if not state_id:
+        return VersionConflict(state_id, f"cannot {what}: the condition on the item failed")
+    stored = cast("Mapping[str, Any] | None", exc.response.get("Item"))
+    current: StateItem | None = None
+    # The version only in the message: never a value, which may be secret.
+    if stored is None:
         found = "no item is stored"
+    elif codec.attributes_expired(stored):
+        found = "the stored item has expired"
     else:
-        found = "the condition on the item failed"
-    load = None if stored is None or decode is None else (lambda: decode(stored))
+        found = f"the stored item is at version {stored.get(ATTR_VERSION, {}).get('N', '0')}"
+        try:
+            current = codec.decode_item(stored)
+        except CorruptStateItem as corrupt:
+            found = f"the stored item cannot be decoded ({corrupt})"
     return VersionConflict(
-        state_id, f"cannot {what}: {found}", stored_attributes=stored, load_current=load
+        state_id,
+        f"cannot {what}: {found}",
+        current=current,
+        stored_attributes=stored,
+        resent=resent,
     )

@@ -23,14 +23,19 @@ from __future__ import annotations
 
 import json
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from lava_state import aws
+from lava_state.codec import json_decode
 from lava_state.constants import KMS_MAX_PLAINTEXT_BYTES
 from lava_state.errors import EncryptionError
+from lava_state.model import Encrypted
 
 if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
+
+    from lava_state.model import StateItem
 
 
 def encryption_context(realm: str, state_id: str) -> dict[str, str]:
@@ -87,6 +92,24 @@ def decrypt(
         kwargs["EncryptionContext"] = context
     response = aws.call(kms.decrypt, what=f"decrypt secure state item {state_id!r}", **kwargs)
     return bytes(response["Plaintext"])
+
+
+def decrypt_item(kms: KMSClient, item: StateItem, *, realm: str) -> StateItem:
+    """The item with its secure value decrypted (other items are returned as they are).
+
+    Items with a version were written bound to the EncryptionContext of their
+    realm and id; items without one (the lava8 format, lava 8.x) were not.
+
+    Raises:
+        EncryptionError: KMS refused, or the ciphertext was altered or moved.
+        CorruptStateItem: the plaintext is not JSON.
+    """
+    if not isinstance(item.value, Encrypted):
+        return item
+    context = encryption_context(realm, item.state_id) if item.version > 0 else None
+    plaintext = decrypt(kms, item.value.ciphertext, context=context, state_id=item.state_id)
+    value = json_decode(plaintext.decode("utf-8", "replace"), item.state_id, secure=True)
+    return replace(item, value=value)
 
 
 ENVELOPE_MAGIC = b"\x00LSENV"

@@ -39,9 +39,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
-    from lava_state.item import StateItem
+    from lava_state.model import StateItem
 
 
 class LavaStateError(Exception):
@@ -110,10 +110,12 @@ class CorruptStateItem(LavaStateError):
 class VersionConflict(LavaStateError):
     """A conditional write found another version; ``current`` is what is stored.
 
-    ``current`` is None when no unexpired item is stored. ``stored_attributes``
-    is the raw item DynamoDB returned with the failure (``ALL_OLD``; secure
-    values are ciphertext), which the publisher uses to recognise its own
-    committed write on a retry.
+    ``current`` is the stored item, decoded but with a secure value left
+    :class:`~lava_state.model.Encrypted`; None when no unexpired item is
+    stored. ``stored_attributes`` is the raw item DynamoDB returned with the
+    failure (``ALL_OLD``), which the publisher uses to recognise its own
+    committed write on a retry. ``resent`` is True when botocore sent the
+    request more than once (a first attempt may have committed).
     """
 
     def __init__(
@@ -123,26 +125,13 @@ class VersionConflict(LavaStateError):
         *,
         current: StateItem | None = None,
         stored_attributes: Mapping[str, Any] | None = None,
-        load_current: Callable[[], StateItem | None] | None = None,
+        resent: bool = False,
     ) -> None:
         super().__init__(message)
         self.state_id = state_id
+        self.current = current
         self.stored_attributes = stored_attributes
-        self._current = current
-        # Decoding waits until ``current`` is asked for: a retried write that
-        # turns out to be our own never decodes (nor decrypts) anything.
-        self._load_current = load_current
-
-    @property
-    def current(self) -> StateItem | None:
-        """The stored item (None if no unexpired item is stored)."""
-        if self._load_current is not None:
-            self._current, self._load_current = self._load_current(), None
-        return self._current
-
-    @current.setter
-    def current(self, item: StateItem | None) -> None:
-        self._current, self._load_current = item, None
+        self.resent = resent
 
 
 class UnsupportedInItemFormat(LavaStateError):
@@ -158,16 +147,47 @@ class EncryptionError(LavaStateError):
 
 
 class AwsError(LavaStateError):
-    """An AWS call failed; ``aws_code`` is the AWS error code, if any."""
+    """An AWS call failed; ``aws_code`` is the AWS error code, if any.
 
-    def __init__(self, message: str, *, aws_code: str | None = None, operation: str = "") -> None:
+    ``retry_attempts`` is how many times botocore resent the request (from
+    the response's ``ResponseMetadata``; 0 when unknown).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        aws_code: str | None = None,
+        operation: str = "",
+        retry_attempts: int = 0,
+    ) -> None:
         super().__init__(message)
         self.aws_code = aws_code
         self.operation = operation
+        self.retry_attempts = retry_attempts
 
 
 class AwsUnavailable(AwsError):
-    """AWS throttled, timed out or failed after the bounded retries."""
+    """AWS throttled, timed out or failed after the bounded retries.
+
+    ``may_have_reached_aws`` is True when the last attempt failed after the
+    request was sent (a read timeout, a connection closed mid-response): a
+    write may have been applied.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        aws_code: str | None = None,
+        operation: str = "",
+        retry_attempts: int = 0,
+        may_have_reached_aws: bool = False,
+    ) -> None:
+        super().__init__(
+            message, aws_code=aws_code, operation=operation, retry_attempts=retry_attempts
+        )
+        self.may_have_reached_aws = may_have_reached_aws
 
 
 class ItemNotProcessed(AwsUnavailable):

@@ -20,7 +20,7 @@ from typing import Any, NotRequired, TypedDict
 
 from lava_state.constants import CHANGE_SCHEMA
 from lava_state.errors import InvalidInput
-from lava_state.item import StateType
+from lava_state.model import StateType
 
 
 class ChangeKind(StrEnum):

@@ -8,17 +8,16 @@ that use them: this runs once per call inside shell payloads.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import sys
 from datetime import datetime
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from lava_state.codec import display_default
 from lava_state.constants import ENV_ENDPOINT_URL, ENV_JOB_ID, ENV_REALM, PUBLISHER_CLI
 from lava_state.errors import LavaStateError, StateNotFound
-from lava_state.item import SECRET_MASK, StateItem, StateType, decimal_number
+from lava_state.model import SECRET_MASK, StateItem, StateType
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -36,27 +35,12 @@ class CommandFailed(Exception):
     """A command failed with its message: exit 1."""
 
 
-def _json_default(obj: Any) -> Any:
-    from boto3.dynamodb.types import Binary
-
-    if isinstance(obj, Decimal):
-        return decimal_number(obj)
-    # Raw binary values (DynamoDB B, as boto3's Binary or bytes) print as base64 text.
-    if isinstance(obj, Binary):
-        obj = obj.__bytes__()
-    if isinstance(obj, bytes | bytearray):
-        return base64.b64encode(bytes(obj)).decode("ascii")
-    if isinstance(obj, set | frozenset):
-        return sorted(obj, key=str)
-    raise TypeError(f"cannot print a {type(obj).__name__} as JSON")
-
-
 def to_json(value: Any, **kwargs: Any) -> str:
     """JSON text of a value as read (Decimal numbers, sets and binary made printable).
 
     Binary values (raw items of DynamoDB type B) are printed as base64 text.
     """
-    return json.dumps(value, default=_json_default, **kwargs)
+    return json.dumps(value, default=display_default, **kwargs)
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:

@@ -20,13 +20,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lava_state.errors import InvalidAction
-from lava_state.item import StateType
+from lava_state.model import StateType
 from lava_state.naming import validate_posted_state_id
 from lava_state.templating import Location, Renderer
 from publisher.publisher import StatePublisher
 
 if TYPE_CHECKING:
-    from lava_state.item import StateItem
+    from lava_state.model import StateItem
 
 ACTION_NAME = "state"
 REQUIRED_KEYS = ("action", "state_id", "value")

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from lava_state.errors import StateNotFound
-from lava_state.item import SECRET_MASK, StateItem, StateType
+from lava_state.model import SECRET_MASK, StateItem, StateType
 from lava_state.naming import validate_posted_state_id, validate_realm, validate_state_id
 from lava_state.settings import Settings
 from lava_state.store import StateStore

@@ -22,7 +22,6 @@ Idempotent retries
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
@@ -32,11 +31,16 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
-
-from botocore.exceptions import ClientError, ConnectionClosedError, ReadTimeoutError
+from typing import TYPE_CHECKING, Any, Unpack
 
 from lava_state import aws, crypto
+from lava_state.codec import (
+    AttributeValue,
+    check_item_size,
+    encode_plain_value,
+    secure_plaintext,
+    value_as_stored,
+)
 from lava_state.constants import (
     APP_RETRY_BASE_WAIT_S,
     APP_RETRY_MAX_ATTEMPTS,
@@ -64,24 +68,15 @@ from lava_state.errors import (
     VersionConflict,
     WriteOutcomeUnknown,
 )
-from lava_state.item import (
-    AttributeValue,
-    StateItem,
-    StateType,
-    check_item_size,
-    encode_value,
-    secure_plaintext,
-    value_as_stored,
-)
+from lava_state.model import StateItem, StateType
 from lava_state.naming import validate_posted_state_id
+from lava_state.retry import batch_rounds, retrying
 from lava_state.settings import ItemFormat, Settings
 from lava_state.store import StateStore
 from lava_state.ttl import Duration, ttl_seconds
 
 if TYPE_CHECKING:
-    import boto3
-    from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_kms import KMSClient
+    from tenacity import Retrying
 
 LOG = logging.getLogger(__name__)
 
@@ -131,9 +126,9 @@ class RetryPolicy:
         if self.base_wait < 0 or self.max_wait < self.base_wait:
             raise InvalidInput("RetryPolicy needs 0 <= base_wait <= max_wait")
 
-    def retrying(self, retry_if: Callable[[BaseException], bool], *, attempts: int) -> Any:
+    def retrying(self, retry_if: Callable[[BaseException], bool], *, attempts: int) -> Retrying:
         """A tenacity ``Retrying`` for ``retry_if`` (tenacity is imported only when called)."""
-        return aws.app_retrying(
+        return retrying(
             retry_if, attempts=attempts, base_wait=self.base_wait, max_wait=self.max_wait
         )
 
@@ -193,14 +188,6 @@ class _Write:
         return self.if_version is not None or self.if_absent
 
 
-class _Unprocessed(Exception):
-    """A batch round left requests unprocessed: raised to drive the retry."""
-
-    def __init__(self, pending: list[Any]) -> None:
-        super().__init__(f"{len(pending)} requests unprocessed")
-        self.pending = pending
-
-
 class StatePublisher:
     """Publishes state items to a realm's table.
 
@@ -214,25 +201,17 @@ class StatePublisher:
         self,
         realm: str | None = None,
         *,
-        session: boto3.session.Session | None = None,
-        dynamodb: DynamoDBClient | None = None,
-        kms: KMSClient | None = None,
         publisher: str | None = None,
         retry: RetryPolicy | None = None,
         settings: Settings | None = None,
-        endpoint_url: str | None = None,
-        region: str | None = None,
+        **aws_options: Unpack[aws.AwsOptions],
     ) -> None:
-        """Raises ConfigurationError when no realm is given or configured."""
-        self.store = StateStore(
-            realm,
-            session=session,
-            dynamodb=dynamodb,
-            kms=kms,
-            settings=settings,
-            endpoint_url=endpoint_url,
-            region=region,
-        )
+        """``aws_options``: injected clients (``dynamodb``, ``kms``...) or the ``session``,
+        ``endpoint_url`` and ``region`` to build them from (:class:`~lava_state.aws.AwsOptions`).
+
+        Raises ConfigurationError when no realm is given or configured.
+        """
+        self.store = StateStore(realm, settings=settings, **aws_options)
         self.publisher = publisher or self.store.settings.job_id or PUBLISHER_API
         self.retry = retry or RetryPolicy()
 
@@ -339,16 +318,15 @@ class StatePublisher:
         ttl_seconds(ttl, default=settings.default_ttl, maximum=settings.max_ttl)
         current = self._read(state_id)
         conflicts = 0
-        # The raw item returned with the last conflict: decoded (and
-        # decrypted) only when fn needs it, never onto the conflict itself,
-        # whose ``current`` keeps a secure value Encrypted.
+        # The last conflict: its item is decrypted only when fn needs it, and
+        # never onto the conflict itself, whose ``current`` stays Encrypted.
         lost_to: VersionConflict | None = None
 
         def attempt() -> StateItem:
             nonlocal current, conflicts, lost_to
             if lost_to is not None:
-                raw = lost_to.stored_attributes
-                current = None if raw is None else self._decoder(decrypt=True)(raw)
+                stored = lost_to.current
+                current = None if stored is None else self.store.decrypt(stored)
                 lost_to = None
             state_type = explicit_type or (current.type if current else StateType.JSON)
             write = self._validate(
@@ -404,7 +382,6 @@ class StatePublisher:
                 self.store.dynamodb.delete_item,
                 what=what,
                 state_id=state_id,
-                decode_current=self._decoder(decrypt=False),
                 TableName=self.store.table,
                 Key={ATTR_STATE_ID: {"S": state_id}},
                 ConditionExpression=condition,
@@ -564,7 +541,7 @@ class StatePublisher:
             placeholder = {"B": b"\0" * (len(plaintext) + ENVELOPE_MAX_OVERHEAD_BYTES)}
             check_item_size(self._attributes(write, placeholder), state_id=state_id)
             return replace(write, plaintext=plaintext)
-        encoded = encode_value(state_type, value, state_id=state_id, realm=self.realm)
+        encoded = encode_plain_value(state_type, value, state_id=state_id)
         check_item_size(self._attributes(write, encoded), state_id=state_id)
         return replace(write, encoded=encoded)
 
@@ -612,7 +589,7 @@ class StatePublisher:
             # A secure value as a read returns it: its JSON plaintext, decoded.
             value = json.loads(write.plaintext)
         else:
-            value = value_as_stored(write.type, write.value, value_av, state_id=write.state_id)
+            value = value_as_stored(write.type, write.value, value_av)
         return StateItem(
             state_id=write.state_id,
             type=write.type,
@@ -622,9 +599,6 @@ class StatePublisher:
             publisher=write.publisher,
             version=version,
         )
-
-    def _decoder(self, *, decrypt: bool) -> Callable[[Mapping[str, Any]], StateItem | None]:
-        return functools.partial(self.store.decode_live, decrypt=decrypt)
 
     def _read(self, state_id: str) -> StateItem | None:
         """The current item, strongly consistent, decrypted; None if absent or expired."""
@@ -660,7 +634,6 @@ class StatePublisher:
                 self.store.dynamodb.update_item,
                 what=what,
                 state_id=write.state_id,
-                decode_current=self._decoder(decrypt=False),
                 TableName=self.store.table,
                 Key={ATTR_STATE_ID: attributes[ATTR_STATE_ID]},
                 UpdateExpression=_UPDATE,
@@ -673,22 +646,22 @@ class StatePublisher:
         except VersionConflict as conflict:
             stored = conflict.stored_attributes or {}
             if stored.get(ATTR_WRITE_TOKEN, {}).get("S") != write.token:
-                if _resent(conflict):
+                if conflict.resent:
                     # Our first attempt may have committed and been overwritten
                     # by another writer before botocore's resend: a conflict
                     # would be a lie half the time, and update() would apply
                     # its fn twice.
-                    raise _outcome_unknown(write.state_id, what) from conflict.__cause__
+                    raise _outcome_unknown(write.state_id, what) from conflict
                 raise
             # Our own write committed and its response was lost; botocore's
             # retry then failed the condition against it. It succeeded.
             LOG.info("write of %r had committed before its retry", write.state_id)
             version = int(stored[ATTR_VERSION]["N"])
         except AwsUnavailable as exc:
-            if write.conditional and isinstance(exc.__cause__, _MAYBE_SENT):
+            if write.conditional and exc.may_have_reached_aws:
                 # botocore's retries ran out on a request that may have reached
                 # DynamoDB: the write may have committed.
-                raise _outcome_unknown(write.state_id, what) from exc.__cause__
+                raise _outcome_unknown(write.state_id, what) from exc
             raise
         return self._stored(write, value_av, version)
 
@@ -710,7 +683,6 @@ class StatePublisher:
                 self.store.dynamodb.put_item,
                 what=what,
                 state_id=write.state_id,
-                decode_current=self._decoder(decrypt=False),
                 TableName=self.store.table,
                 Item=attributes,
                 ConditionExpression=_ABSENT,
@@ -721,8 +693,8 @@ class StatePublisher:
             # lava 8.x items have no write token: the stored item being exactly
             # ours (same second, value, publisher) identifies a committed retry.
             if conflict.stored_attributes != attributes:
-                if _resent(conflict):
-                    raise _outcome_unknown(write.state_id, what) from conflict.__cause__
+                if conflict.resent:
+                    raise _outcome_unknown(write.state_id, what) from conflict
                 raise
         return self._stored(write, value_av, 0)
 
@@ -852,56 +824,25 @@ class StatePublisher:
         operation: str,
         send: Callable[[Any], Any],
     ) -> tuple[set[str], LavaStateError | None]:
-        """Send, then resend what comes back unprocessed, with bounded jittered backoff.
+        """Send, then resend what comes back unprocessed (:func:`lava_state.retry.batch_rounds`).
 
         Returns the state_ids that were not processed (left unprocessed after
         the last round, or pending when a round failed) and the error that
         stopped the rounds, if any. Ids an earlier round processed are never
         among them: they were written (or read).
         """
-        pending = request
-
-        def round_() -> None:
-            nonlocal pending
-            left = send(pending)
-            if left:
-                ids = _state_ids(left)
-                LOG.debug("%s left %d entries unprocessed", operation, len(ids))
-                pending = left
-                raise _Unprocessed(ids)
-
-        try:
-            self.retry.retrying(
-                lambda exc: isinstance(exc, _Unprocessed), attempts=self.retry.attempts
-            )(round_)
-        except _Unprocessed as exc:
-            LOG.warning(
-                "%s left %d items unprocessed after %d attempts; reporting them",
-                operation,
-                len(exc.pending),
-                self.retry.attempts,
-            )
-            return set(exc.pending), None
-        except LavaStateError as exc:
-            LOG.warning("%s failed: %s", operation, exc)
-            return set(_state_ids(pending)), exc
-        return set(), None
+        rounds = batch_rounds(
+            send,
+            request,
+            what=operation,
+            attempts=self.retry.attempts,
+            base_wait=self.retry.base_wait,
+            max_wait=self.retry.max_wait,
+        )
+        return set(_state_ids(rounds.left)) if rounds.left else set(), rounds.error
 
     def __repr__(self) -> str:
         return f"StatePublisher(realm={self.realm!r}, publisher={self.publisher!r})"
-
-
-# Transport failures after which the request may have reached DynamoDB (a
-# connect failure never did).
-_MAYBE_SENT = (ReadTimeoutError, ConnectionClosedError)
-
-
-def _resent(conflict: VersionConflict) -> bool:
-    """True if botocore resent the request that failed its condition."""
-    cause = conflict.__cause__
-    if not isinstance(cause, ClientError):
-        return False
-    return int(cause.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)) > 0
 
 
 def _outcome_unknown(state_id: str, what: str) -> WriteOutcomeUnknown:

@@ -9,7 +9,6 @@ jittered application policy, unless SNS says the sender is at fault
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import time
@@ -26,6 +25,7 @@ from lava_state.constants import (
     SNS_MAX_PAYLOAD_BYTES,
 )
 from lava_state.errors import ChangeNotPublished
+from lava_state.retry import batch_rounds
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -37,10 +37,6 @@ if TYPE_CHECKING:
 # SNS FIFO group ids allow letters, digits and ASCII punctuation.
 _GROUP_ID_SAFE = re.compile(r"[A-Za-z0-9!-/:-@\[-`{-~]+")
 _TOPIC_NOT_FOUND = frozenset({"NotFound", "NotFoundException"})
-
-
-class _EntriesToRetry(Exception):
-    """Some entries failed inside a 200 response for reasons that may pass."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +293,7 @@ class TopicPublisher:
             del pending[item.entry["Id"]]
             given_up[item.state_id] = min(given_up.get(item.state_id, item.position), item.position)
 
-        def attempt() -> None:
+        def attempt(pending: dict[str, Outgoing]) -> dict[str, Outgoing] | None:
             result.calls += 1
             try:
                 response = self._sns.publish_batch(
@@ -335,9 +331,9 @@ class TopicPublisher:
                     ):
                         give_up(item)
                         changed = True
-            if pending:
-                raise _EntriesToRetry
+            return pending or None  # entries that may pass: sent again
 
-        # Still failing after the bounded attempts: reported per record.
-        with contextlib.suppress(_EntriesToRetry):
-            aws.app_retrying(lambda exc: isinstance(exc, _EntriesToRetry))(attempt)
+        # What still fails after the bounded attempts is reported per record.
+        rounds = batch_rounds(attempt, pending, what=f"publish to {topic_arn}")
+        if rounds.error is not None:
+            raise rounds.error

@@ -11,9 +11,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
+from lava_state.codec import as_number, whole_number
 from lava_state.constants import (
     ATTR_PUBLISHER,
     ATTR_STATE_ID,
@@ -23,9 +23,9 @@ from lava_state.constants import (
     ATTR_VERSION,
     TTL_SERVICE_PRINCIPAL,
 )
-from lava_state.errors import ConfigurationError, MalformedStreamRecord
+from lava_state.errors import ConfigurationError, CorruptStateItem, MalformedStreamRecord
 from lava_state.events import ChangeEvent, ChangeKind
-from lava_state.item import StateType
+from lava_state.model import StateType
 from lava_state.naming import realm_from_table_name
 
 _PUT_EVENTS = frozenset({"INSERT", "MODIFY"})
@@ -149,12 +149,10 @@ def _string(image: Mapping[str, Any], name: str) -> str | None:
 
 
 def _version(image: Mapping[str, Any], sequence: str) -> int:
-    av = image.get(ATTR_VERSION)
-    if av is None:
-        return 0  # written by lava 8.x, which has no versions
     try:
-        return int(av["N"])
-    except (KeyError, TypeError, ValueError):
+        # Absent on items lava 8.x wrote, which have no versions.
+        return whole_number(image.get(ATTR_VERSION), ATTR_VERSION, "?") or 0
+    except CorruptStateItem:
         raise MalformedStreamRecord(sequence, f"{ATTR_VERSION} is not an integer") from None
 
 
@@ -168,21 +166,6 @@ def _json_value(av: Mapping[str, Any], sequence: str) -> Any:
         raise MalformedStreamRecord(sequence, "a json item's value is not valid JSON") from None
 
 
-def _number(text: str) -> int | float:
-    """A DynamoDB number: integral ones exactly (``1E+2`` is 100), others as float.
-
-    Floats keep about 17 significant digits; DynamoDB keeps 38.
-    """
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    number = Decimal(text)  # InvalidOperation (an ArithmeticError) when not a number
-    if number.is_finite() and number == number.to_integral_value():
-        return int(number)
-    return float(number)
-
-
 def _native(av: Mapping[str, Any], sequence: str) -> Any:
     """A raw DynamoDB attribute value (Lambda's JSON shape) as JSON-ready Python.
 
@@ -194,7 +177,7 @@ def _native(av: Mapping[str, Any], sequence: str) -> Any:
         if kind in ("S", "B", "BOOL"):
             return value
         if kind == "N":
-            return _number(value)
+            return as_number(value)
         if kind == "NULL":
             return None
         if kind == "M":
@@ -202,7 +185,7 @@ def _native(av: Mapping[str, Any], sequence: str) -> Any:
         if kind == "L":
             return [_native(v, sequence) for v in value]
         if kind == "NS":
-            return [_number(v) for v in value]
+            return [as_number(v) for v in value]
         if kind in ("SS", "BS"):
             return list(value)
     except (AttributeError, TypeError, ValueError, ArithmeticError):

@@ -119,3 +119,25 @@ def test_the_console_script_and_python_m_agree() -> None:
     )
     assert result.returncode == 0
     assert "usage: lava-state" in result.stdout
+
+
+def test_the_pure_core_does_not_import_boto3() -> None:
+    pure = [
+        "lava_state",
+        "lava_state.naming",
+        "lava_state.ttl",
+        "lava_state.model",
+        "lava_state.codec",
+        "lava_state.events",
+        "lava_state.settings",
+        "lava_state.errors",
+        "lava_state.constants",
+        "lava_state.retry",
+        "lava_state.templating",
+    ]
+    code = f"import sys; [__import__(m) for m in {pure!r}]; print(sorted(sys.modules))"
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    loaded = set(ast.literal_eval(result.stdout))
+    assert not {"boto3", "botocore", "jinja2", "tenacity"} & loaded

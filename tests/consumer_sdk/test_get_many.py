@@ -19,7 +19,7 @@ from lava_state.errors import (
     InvalidStateId,
     LavaStateError,
 )
-from lava_state.item import SECRET_MASK, Encrypted, StateType
+from lava_state.model import SECRET_MASK, Encrypted, StateType
 from lava_state.naming import table_name
 from lava_state_local import LocalAws
 from publisher import StatePublisher
@@ -288,5 +288,5 @@ def test_listing_an_item_with_a_bad_number_is_a_corrupt_item(
     client: StateClient, put_raw: Any, attribute: str
 ) -> None:
     put_raw("odd", **{attribute: {"N": "99999999999.5"}})
-    with pytest.raises(CorruptStateItem, match=f"'odd'.*its {attribute} attribute"):
+    with pytest.raises(CorruptStateItem, match=f"'odd'.*'{attribute}' is not a whole number"):
         list(list_states(client))

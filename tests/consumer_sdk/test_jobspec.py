@@ -21,7 +21,7 @@ from lava_state.errors import (
     TemplateError,
     TemplateSecurityError,
 )
-from lava_state.item import SECRET_MASK
+from lava_state.model import SECRET_MASK
 from publisher import StatePublisher
 from tests.consumer_sdk.conftest import Recorder
 

@@ -12,7 +12,7 @@ import pytest
 
 from consumer_sdk import StateClient, expand_job_spec
 from lava_state.errors import CorruptStateItem, TemplateError, TemplateSecurityError
-from lava_state.item import SECRET_MASK
+from lava_state.model import SECRET_MASK
 from lava_state_cli.app import main
 from publisher import StatePublisher
 

@@ -10,6 +10,7 @@ from botocore.exceptions import ClientError, EndpointConnectionError
 from botocore.stub import Stubber
 
 from lava_state import aws
+from lava_state.constants import APP_RETRY_MAX_ATTEMPTS
 from lava_state.errors import (
     AccessDenied,
     AwsError,
@@ -44,13 +45,18 @@ def test_transaction_conflict_is_retried_then_succeeds(stubbed: Any) -> None:
 
 def test_app_retries_are_bounded(stubbed: Any) -> None:
     client, stub = stubbed
-    for _ in range(aws.APP_RETRY_MAX_ATTEMPTS + 1):
+    calls: list[str] = []
+    client.meta.events.register(
+        "provide-client-params.dynamodb.DeleteItem", lambda **_: calls.append("DeleteItem")
+    )
+    for _ in range(APP_RETRY_MAX_ATTEMPTS):
         stub.add_client_error("delete_item", "TransactionConflictException")
     with pytest.raises(AwsUnavailable) as info:
         aws.call(client.delete_item, what="delete", **KEY)
     assert info.value.aws_code == "TransactionConflictException"
-    # Exactly the bounded number of attempts (1 + retries): one response left unused.
-    assert len(stub._queue) == 1
+    # Exactly the bounded number of attempts, the first one included.
+    assert len(calls) == APP_RETRY_MAX_ATTEMPTS
+    stub.assert_no_pending_responses()
 
 
 @pytest.mark.parametrize(

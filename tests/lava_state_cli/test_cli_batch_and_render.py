@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from lava_state.item import SECRET_MASK
+from lava_state.model import SECRET_MASK
 from lava_state_cli.app import main
 from publisher import StatePublisher
 

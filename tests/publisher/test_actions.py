@@ -18,7 +18,7 @@ from lava_state.errors import (
     TemplateSecurityError,
     UnknownStateType,
 )
-from lava_state.item import StateType
+from lava_state.model import StateType
 from publisher import StatePublisher, run_state_action
 
 JOB = {

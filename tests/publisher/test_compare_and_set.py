@@ -17,7 +17,7 @@ from lava_state.errors import (
     UnsupportedInItemFormat,
     VersionConflict,
 )
-from lava_state.item import Encrypted, StateType
+from lava_state.model import Encrypted, StateType
 from lava_state.naming import table_name
 from publisher import StatePublisher
 

@@ -18,7 +18,7 @@ from botocore.httpsession import URLLib3Session
 
 from consumer_sdk import StateClient
 from lava_state import aws
-from lava_state.errors import VersionConflict, WriteOutcomeUnknown
+from lava_state.errors import AwsUnavailable, VersionConflict, WriteOutcomeUnknown
 from lava_state_local import LocalAws
 from publisher import StatePublisher
 from tests.publisher.conftest import TimeoutAfterCommit
@@ -194,7 +194,10 @@ def test_retries_running_out_after_the_request_was_sent_is_an_unknown_outcome(
         writer.put("sid", "v2", if_version=1)
 
     assert hook.sent == ["200", "400"]  # committed, then the resend failed its condition
-    assert isinstance(info.value.__cause__, ReadTimeoutError)
+    # The chain says why: botocore's last attempt timed out after the request was sent.
+    assert isinstance(info.value.__cause__, AwsUnavailable)
+    assert info.value.__cause__.may_have_reached_aws
+    assert isinstance(info.value.__cause__.__cause__, ReadTimeoutError)
     item = client.get("sid")
     assert item is not None
     assert (item.value, item.version) == ("v2", 2)  # it had committed: hence "unknown"

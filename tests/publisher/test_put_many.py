@@ -19,7 +19,7 @@ from lava_state.errors import (
     TableNotFound,
     VersionConflict,
 )
-from lava_state.item import StateType
+from lava_state.model import StateType
 from lava_state.naming import table_name
 from publisher import PutSpec, StatePublisher
 from tests.publisher.conftest import FAST_RETRY

@@ -14,7 +14,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from lava_state.events import ChangeEvent, ChangeKind
-from lava_state.item import StateType
+from lava_state.model import StateType
 from lava_state.naming import realm_topic_name
 from stream_processor import ProcessorSettings, StreamProcessor
 from stream_processor.publish import Outgoing, TopicPublisher, build_outgoing, chunks

@@ -12,7 +12,7 @@ import pytest
 from lava_state import ConfigurationError
 from lava_state.errors import InvalidInput, MalformedStreamRecord
 from lava_state.events import ChangeEvent, ChangeKind
-from lava_state.item import StateType
+from lava_state.model import StateType
 from stream_processor.publish import build_outgoing
 from stream_processor.records import StreamSource, change_event
 
