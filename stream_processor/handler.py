@@ -7,9 +7,9 @@ Each invocation runs in two phases inside Powertools' batch processor: the
 record handler turns every record into a change event and routes it (a
 record that cannot be parsed fails alone); then, before the processor builds
 its response, the events go out with PublishBatch per topic in stream order,
-and the records whose notifications SNS did not take are moved to the
-failures. Lambda checkpoints at the lowest failed sequence number and
-redelivers from there.
+and the records whose notifications SNS did not take are reported failed
+through Powertools' ``failure_handler``. Lambda checkpoints at the lowest
+failed sequence number and redelivers from there.
 
 Powertools and the SNS client are loaded here only: this module is the
 Lambda's, and the client is built once per cold start (on first use).
@@ -28,7 +28,6 @@ from aws_lambda_powertools.utilities.batch import (
     EventType,
     process_partial_response,
 )
-from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import DynamoDBRecord
 
 from lava_state import aws
 from lava_state.errors import ChangeNotPublished, LavaStateError, MalformedStreamRecord
@@ -41,7 +40,11 @@ from stream_processor.tracing import Tracer, make_tracer
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from aws_lambda_powertools.utilities.batch import ExceptionInfo, FailureResponse
     from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+    from aws_lambda_powertools.utilities.data_classes.dynamo_db_stream_event import (
+        DynamoDBRecord,
+    )
     from mypy_boto3_sns import SNSClient
 
     from lava_state.events import ChangeEvent
@@ -112,15 +115,15 @@ class StreamProcessor:
                 )
             finally:
                 span.annotate("realm", batch.realm or "")
-                span.annotate("count", len(getattr(batch, "records", ())))
-                span.annotate("failures", len(batch.fail_messages))
+                span.annotate("count", batch.seen)
+                span.annotate("failures", batch.failed)
                 logger.info(
                     "batch processed",
                     extra={
                         "realm": batch.realm,
-                        "records": len(getattr(batch, "records", ())),
+                        "records": batch.seen,
                         "changes": batch.changes,
-                        "failed": len(batch.fail_messages),
+                        "failed": batch.failed,
                         "sns_calls": batch.sns_calls,
                         "missing_topics": batch.missing_topics,
                     },
@@ -138,26 +141,40 @@ def _topic_arns(
 
 
 class _ChangeBatch(BatchProcessor):
-    """One invocation: the record handler routes, ``_clean`` publishes, then Powertools reports."""
+    """One invocation: the record handler routes, ``_clean`` publishes, then Powertools reports.
+
+    Only Powertools' public hooks are used: the record handler's exception and
+    ``failure_handler`` record a failure, and the ``_clean`` hook (Powertools'
+    documented extension point, run once after the last record) publishes
+    before Powertools builds the response. The counters for logs and spans are
+    our own; Powertools' bookkeeping lists are never read or written here.
+    """
 
     def __init__(self, processor: StreamProcessor) -> None:
         super().__init__(EventType.DynamoDBStreams, raise_on_entire_batch_failure=True)
         self._processor = processor
-        self._raw: list[dict[str, Any]] = []
+        # Every record the handler saw, by position in the batch (stream order).
+        self._seen: list[DynamoDBRecord] = []
         self._events: dict[int, ChangeEvent] = {}
         # Insertion order puts every per-id topic before the realm topic: see _publish.
         self._by_topic: dict[str, list[Outgoing]] = {}
         self._realm_topics: dict[str, list[Outgoing]] = {}
         self.realm: str | None = None
         self.changes = 0
+        self.failed = 0
         self.sns_calls = 0
         self.missing_topics = 0
+
+    @property
+    def seen(self) -> int:
+        """How many records the record handler was given."""
+        return len(self._seen)
 
     def record_handler(self, record: DynamoDBRecord) -> None:
         """Parse and route one record; raising marks it failed (and only it)."""
         raw = record.raw_event
-        position = len(self._raw)
-        self._raw.append(raw)
+        position = len(self._seen)
+        self._seen.append(record)
         processor = self._processor
         try:
             source = processor.source(str(raw.get("eventSourceARN", "")))
@@ -195,12 +212,19 @@ class _ChangeBatch(BatchProcessor):
                 },
             )
 
+    def failure_handler(self, record: Any, exception: ExceptionInfo) -> FailureResponse:
+        """Count every failure, the record handler's and _publish's alike, then record it."""
+        self.failed += 1
+        return super().failure_handler(record, exception)
+
     def _clean(self) -> None:
+        # Publish first: the failures it records must be in before Powertools
+        # builds the response (or raises for an entirely failed batch).
         self._publish()
-        super()._clean()  # type: ignore[no-untyped-call]
+        super()._clean()  # type: ignore[no-untyped-call]  # Powertools leaves _clean unannotated
 
     def _publish(self) -> None:
-        """Publish every routed change; move the records SNS did not take to the failures."""
+        """Publish every routed change; report the records SNS did not take as failed."""
         processor = self._processor
         failed_from: dict[str, int] = {}
         failures: dict[int, ChangeNotPublished] = {}
@@ -221,8 +245,6 @@ class _ChangeBatch(BatchProcessor):
         # reported failed) on every topic it was not yet sent to. One sent
         # everywhere is not reported: Lambda redelivers from the lowest failed
         # sequence number anyway, and consumers drop it by sequence.
-        if not failures:
-            return
         for position in sorted(failures):
             exc, event = failures[position], self._events[position]
             logger.warning(
@@ -235,8 +257,10 @@ class _ChangeBatch(BatchProcessor):
                     "reason": str(exc),
                 },
             )
-            self.fail_messages.append(DynamoDBRecord(self._raw[position]))
-            self.exceptions.append((type(exc), exc, None))
+            # The traceback is the one the publisher raised it with, or None
+            # for an entry SNS refused (built, never raised): both are valid
+            # exc_info for Powertools.
+            self.failure_handler(self._seen[position], (type(exc), exc, exc.__traceback__))
 
 
 def _sequence(raw: dict[str, Any]) -> str | None:

@@ -10,7 +10,7 @@ import pytest
 from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.stub import Stubber
 
-from lava_state.naming import realm_topic_name
+from lava_state.naming import realm_topic_name, topic_name
 from lava_state_local import LocalAws
 from stream_processor import StreamProcessor
 
@@ -295,3 +295,39 @@ def test_logs_are_structured_and_never_hold_a_secure_value(
     assert not any("value" in r for r in routed)
     assert any(line["message"] == "batch processed" for line in lines)
     assert not any(ciphertext[:12] in json.dumps(line) for line in lines)
+
+
+def test_the_batch_log_counts_poison_and_unpublished_records_as_failed(
+    local_aws: LocalAws, load_event: Any, make_processor: Any, realm: str, caplog: Any
+) -> None:
+    from stream_processor.handler import logger
+
+    # GIVEN the poison batch (2 poison records), SNS refusing good-1's change,
+    # and nobody subscribed to good-2 or good-3
+    event = load_event("stream_poison.json")
+    topic_arn = f"arn:aws:sns:us-east-1:123456789012:{topic_name(realm, 'good-1')}"
+    sns = ThrottlingSns(local_aws, topic_arn)
+    processor = make_processor(sns=sns.client)
+    nobody_subscribed(processor, event, "good-2", "good-3")
+    sns.expect(_entries(processor, event, [0]), {"0": "InvalidParameter"})
+    # WHEN the batch is processed
+    with sns.stubber, caplog.at_level(logging.INFO, logger=logger.name):
+        response = processor.handle(clone(event))
+        sns.stubber.assert_no_pending_responses()
+    # THEN the refused record and the poison ones are reported, and the batch
+    # line counts them all among the batch's records (poison ones are reported
+    # first; Lambda only reads the lowest sequence number)
+    reported = sorted(f["itemIdentifier"] for f in response["batchItemFailures"])
+    assert reported == sequences(event, 0, 1, 3)
+    (line,) = [
+        json.loads(logger.registered_formatter.format(r))
+        for r in caplog.records
+        if r.getMessage() == "batch processed"
+    ]
+    assert {k: line[k] for k in ("realm", "records", "changes", "failed")} == {
+        "realm": realm,
+        "records": 5,
+        "changes": 3,
+        "failed": 3,
+    }
+    assert (line["sns_calls"], line["missing_topics"]) == (1, 2)
