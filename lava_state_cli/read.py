@@ -1,0 +1,127 @@
+"""The commands that read: ``get`` (one item, or ``-m`` several in one batch), ``ls``
+and ``render`` (a job spec expanded)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from lava_state.errors import StateNotFound
+from lava_state_cli.errors import CommandFailed, UsageError
+from lava_state_cli.output import item_as_json, metadata_as_json, render_template, to_json
+from lava_state_cli.parser import client_options
+
+if TYPE_CHECKING:
+    import argparse
+
+
+def cmd_get(args: argparse.Namespace) -> int:
+    """``get ID [TEMPLATE]``: the value (a secure one decrypted, as lava prints it), the
+    template rendered with it, or with ``--json`` the whole item, secure values masked.
+
+    Raises:
+        UsageError: several ids without ``-m``.
+        StateNotFound: the item is absent or expired (unless ``-i``).
+        LavaStateError: the read, decryption or template failed.
+    """
+    from consumer_sdk.client import StateClient
+
+    if args.many:
+        return cmd_get_many(args)
+    if args.more_ids:
+        raise UsageError("several ids given: use `get -m ID1 ID2 ...` to read several items")
+    client = StateClient(**client_options(args))
+    secure_needed = not args.json or args.decrypt or args.template is not None
+    item = client.get(args.state_id, decrypt=secure_needed)
+    if item is None:
+        if args.ignore_missing:
+            return 0
+        raise StateNotFound(args.state_id, client.realm)
+    if args.json:
+        print(to_json(item_as_json(item, reveal=args.decrypt), indent=2))
+    elif args.template is not None:
+        print(render_template(args.template, item.value))
+    elif isinstance(item.value, str):
+        print(item.value)
+    else:
+        print(to_json(item.value))
+    return 0
+
+
+def cmd_get_many(args: argparse.Namespace) -> int:
+    """``get -m ID...``: one batched read, one JSON object (values, or items with --json).
+
+    Raises:
+        CommandFailed: ids are absent (unless ``-i``), all named.
+        LavaStateError: the read or a decryption failed.
+    """
+    from consumer_sdk.client import StateClient
+
+    ids = [args.state_id, *([args.template] if args.template is not None else []), *args.more_ids]
+    client = StateClient(**client_options(args))
+    items = client.get_many(ids, decrypt=args.decrypt)
+    missing = [sid for sid in dict.fromkeys(ids) if sid not in items]
+    if missing and not args.ignore_missing:
+        noun = "state item" if len(missing) == 1 else "state items"
+        raise CommandFailed(
+            f"{len(missing)} {noun} not found: {', '.join(map(repr, missing))} "
+            f"(realm {client.realm!r})"
+        )
+    if args.json:
+        shown = {sid: item_as_json(item, reveal=args.decrypt) for sid, item in items.items()}
+    else:
+        shown = {
+            sid: item_as_json(item, reveal=args.decrypt)["value"] for sid, item in items.items()
+        }
+    print(to_json(shown, indent=2))
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    """``ls [PREFIX] [--json]``: the unexpired ids, sorted, or their metadata.
+
+    Raises:
+        LavaStateError: the scan failed.
+    """
+    from consumer_sdk.client import StateClient
+    from consumer_sdk.listing import list_states
+
+    summaries = sorted(
+        list_states(StateClient(**client_options(args)), args.prefix), key=lambda s: s.state_id
+    )
+    for summary in summaries:
+        if args.json:
+            # Metadata only: values (secure or not) are never read by ls.
+            print(to_json(metadata_as_json(summary)))
+        else:
+            print(summary.state_id)
+    return 0
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    """``render JOB_SPEC.json``: the expanded spec as JSON, secure material masked.
+
+    Raises:
+        InvalidJobSpec: the file cannot be read or is not JSON.
+        LavaStateError: the expansion failed (a template error names its path and line).
+    """
+    from consumer_sdk.client import StateClient
+    from consumer_sdk.jobspec import expand_job_spec
+    from lava_state.errors import InvalidJobSpec
+
+    try:
+        if args.job_spec == "-":
+            text = sys.stdin.read()
+        else:
+            with open(args.job_spec, encoding="utf-8") as spec_file:
+                text = spec_file.read()
+        spec = json.loads(text)
+    except OSError as exc:
+        raise InvalidJobSpec(f"cannot read job spec {args.job_spec}: {exc.strerror}") from None
+    except ValueError as exc:
+        raise InvalidJobSpec(f"job spec {args.job_spec} is not valid JSON: {exc}") from None
+    client = StateClient(**client_options(args))
+    expanded = expand_job_spec(spec, client=client, strict=not args.lenient)
+    print(to_json(dict(expanded) if args.reveal else expanded.masked(), indent=2))
+    return 0
