@@ -37,4 +37,11 @@ def test_local_up_serves_until_interrupted() -> None:
             assert run(shell_env, "get", "sid", "{{ state.lines }}").stdout == "3\n"
         finally:
             server.send_signal(signal.SIGINT)
-            assert server.wait(timeout=30) == 0
+            try:
+                code = server.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                # Fail instead of hanging (a parent that ignores SIGINT, such as a
+                # shell's background job, passes that on to the child).
+                server.kill()
+                raise
+    assert code == 0
