@@ -8,6 +8,7 @@ a command's module is imported only when that command runs, and heavy modules
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from typing import TYPE_CHECKING, cast
@@ -52,6 +53,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(argv)
+    # A command lives for one call, and most of its start-up is botocore
+    # loading service models: hundreds of thousands of new objects, each
+    # allocation burst triggering a cyclic collection over everything
+    # imported so far. Nothing the CLI builds needs collecting before it
+    # exits, so collection waits until then (about 10% of a put's process time).
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         return command(args.command)(args)
     except UsageError as exc:
@@ -66,6 +74,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         # even): only its type, and the message when it quotes nothing.
         print(f"{PROG}: internal error: {type(exc).__name__}: {_valueless(exc)}", file=sys.stderr)
         return 1
+    finally:
+        if collecting:
+            gc.enable()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from importlib.metadata import entry_points
@@ -58,6 +59,25 @@ def test_keyboard_interrupt_still_exits_130(
 
     monkeypatch.setattr(read, "cmd_ls", interrupted)
     assert run_in_process(capsys, "ls", "-r", realm)[0] == 130
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_collection_waits_for_the_command_and_is_restored(
+    monkeypatch: pytest.MonkeyPatch, realm: str, capsys: pytest.CaptureFixture[str], fails: bool
+) -> None:
+    seen: list[bool] = []
+
+    def ls(_: Any) -> int:
+        seen.append(gc.isenabled())
+        if fails:
+            raise RuntimeError("boom")
+        return 0
+
+    monkeypatch.setattr(read, "cmd_ls", ls)
+    assert gc.isenabled()
+    assert run_in_process(capsys, "ls", "-r", realm)[0] == (1 if fails else 0)
+    assert seen == [False]  # no cyclic collection while the command starts up
+    assert gc.isenabled()  # and the caller's setting is back, whatever happened
 
 
 @pytest.mark.parametrize(
