@@ -29,6 +29,7 @@ from lava_state.constants import (
     ATTR_TIMESTAMP,
     ATTR_TTL,
     ATTR_TYPE,
+    ATTR_VALUE,
     ATTR_VERSION,
     ATTR_WRITE_TOKEN,
 )
@@ -76,7 +77,7 @@ class WriteFormat(ABC):
         """The item a batch put of ``write`` stores over ``stored_version``, and its version."""
 
     @abstractmethod
-    def _send(self, write: Write, value_av: AttributeValue, item: dict[str, AttributeValue]) -> int:
+    def _send(self, write: Write, item: dict[str, AttributeValue]) -> int:
         """Send a single put of ``item``; return the version it got."""
 
     def encode(self, write: Write) -> AttributeValue:
@@ -109,7 +110,7 @@ class WriteFormat(ABC):
         value_av = self.encode(write)
         item = self.item(write, value_av)
         check_item_size(item, state_id=write.state_id)
-        return write.stored(value_av, self._send(write, value_av, item))
+        return write.stored(value_av, self._send(write, item))
 
     def _what(self, write: Write) -> str:
         return f"put state item {write.state_id!r} in {self.store.table}"
@@ -145,11 +146,11 @@ class LavaStateFormat(WriteFormat):
         # No write token: a batch put is idempotent as it is (a resend writes the same item).
         return {**write.attributes(value_av), ATTR_VERSION: {"N": str(version)}}, version
 
-    def _send(self, write: Write, value_av: AttributeValue, item: dict[str, AttributeValue]) -> int:
+    def _send(self, write: Write, item: dict[str, AttributeValue]) -> int:
         condition = write.condition
         values = {
             ":type": item[ATTR_TYPE],
-            ":value": value_av,
+            ":value": item[ATTR_VALUE],
             ":ts": item[ATTR_TIMESTAMP],
             ":ttl": item[ATTR_TTL],
             ":pub": item[ATTR_PUBLISHER],
@@ -213,7 +214,7 @@ class Lava8Format(WriteFormat):
     ) -> tuple[dict[str, AttributeValue], int]:
         return write.attributes(value_av), 0
 
-    def _send(self, write: Write, value_av: AttributeValue, item: dict[str, AttributeValue]) -> int:
+    def _send(self, write: Write, item: dict[str, AttributeValue]) -> int:
         # if_version was refused by validation; if_absent is the one condition.
         condition = (
             {
