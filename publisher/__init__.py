@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from publisher.actions import run_state_action
+from publisher.batch import PutResult, PutSpec
 from publisher.item import LavaStateItem
-from publisher.publisher import PutResult, PutSpec, RetryPolicy, StatePublisher
+from publisher.policy import RetryPolicy
+from publisher.publisher import StatePublisher
 
 __all__ = [
     "LavaStateItem",

@@ -32,6 +32,12 @@ def make_publisher(local_aws: LocalAws, realm: str) -> Callable[..., StatePublis
 
 
 @pytest.fixture
+def session(local_aws: LocalAws) -> Any:
+    """The local AWS's boto3 session, for lava's API (``aws_session=``)."""
+    return local_aws.session()
+
+
+@pytest.fixture
 def lava8_publisher(make_publisher: Callable[..., StatePublisher]) -> StatePublisher:
     """A publisher writing the lava 8.x item format (no version attribute)."""
     return make_publisher(settings=Settings(item_format=ItemFormat.LAVA8))
@@ -47,13 +53,13 @@ class TimeoutAfterCommit:
 
     times: int = 1
     sent: list[str] = field(default_factory=list)
-    _http: URLLib3Session = field(default_factory=URLLib3Session)
+    http: URLLib3Session = field(default_factory=URLLib3Session, repr=False)
 
     def __call__(self, request: Any, **_: Any) -> None:
         if self.times <= 0:
             return None
         self.times -= 1
-        response = self._http.send(request)
+        response = self.http.send(request)
         self.sent.append(f"{response.status_code}")
         # botocore treats a read timeout as retryable (standard mode) and resends.
         raise ReadTimeoutError(endpoint_url=request.url)

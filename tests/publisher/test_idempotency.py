@@ -1,4 +1,4 @@
-"""A write whose response is lost after it committed is retried by botocore: no spurious conflict.
+"""Idempotent retries: a write resent after it committed counts once; an unknowable outcome says so.
 
 The fault is injected on the real stack: the request is sent to the server
 (which commits it), then the client sees a read timeout, and botocore's
@@ -19,6 +19,7 @@ from botocore.httpsession import URLLib3Session
 from consumer_sdk import StateClient
 from lava_state import aws
 from lava_state.errors import AwsUnavailable, VersionConflict, WriteOutcomeUnknown
+from lava_state.settings import ItemFormat, Settings
 from lava_state_local import LocalAws
 from publisher import StatePublisher
 from tests.publisher.conftest import TimeoutAfterCommit
@@ -107,20 +108,33 @@ class CommitThenRival:
 
     rival: Callable[[], Any]
     sent: list[str] = field(default_factory=list)
-    _http: URLLib3Session = field(default_factory=URLLib3Session)
+    http: URLLib3Session = field(default_factory=URLLib3Session, repr=False)
 
     def __call__(self, request: Any, **_: Any) -> None:
         if self.sent:
             return None
-        self.sent.append(str(self._http.send(request).status_code))
+        self.sent.append(str(self.http.send(request).status_code))
         self.rival()
         raise ReadTimeoutError(endpoint_url=request.url)
 
 
-def install_commit_then_rival(writer: StatePublisher, rival: Callable[[], Any]) -> CommitThenRival:
+def install_commit_then_rival(
+    writer: StatePublisher, rival: Callable[[], Any], operation: str = "UpdateItem"
+) -> CommitThenRival:
     hook = CommitThenRival(rival)
-    writer.store.dynamodb.meta.events.register("before-send.dynamodb.UpdateItem", hook)
+    writer.store.dynamodb.meta.events.register(f"before-send.dynamodb.{operation}", hook)
     return hook
+
+
+def two_attempts(local_aws: LocalAws) -> Any:
+    """A DynamoDB client whose botocore gives up after two attempts."""
+    return local_aws.session().client(
+        "dynamodb",
+        endpoint_url=local_aws.endpoint_url,
+        config=aws.botocore_config().merge(
+            Config(retries={"mode": "standard", "total_max_attempts": 2})
+        ),
+    )
 
 
 def test_a_conditional_put_resent_after_a_rival_wrote_is_an_unknown_outcome(
@@ -179,13 +193,7 @@ def test_retries_running_out_after_the_request_was_sent_is_an_unknown_outcome(
     client: StateClient,
 ) -> None:
     # Two attempts, so that botocore gives up quickly; each reaches the server.
-    dynamodb = local_aws.session().client(
-        "dynamodb",
-        endpoint_url=local_aws.endpoint_url,
-        config=aws.botocore_config().merge(
-            Config(retries={"mode": "standard", "total_max_attempts": 2})
-        ),
-    )
+    dynamodb = two_attempts(local_aws)
     writer = make_publisher(dynamodb=dynamodb)
     writer.put("sid", "v1")
     hook = timeout_after_commit(dynamodb, "UpdateItem", times=2)
@@ -201,3 +209,110 @@ def test_retries_running_out_after_the_request_was_sent_is_an_unknown_outcome(
     item = client.get("sid")
     assert item is not None
     assert (item.value, item.version) == ("v2", 2)  # it had committed: hence "unknown"
+
+
+def test_a_secure_update_retried_after_commit_decrypts_nothing_more(
+    make_publisher: Callable[..., StatePublisher], timeout_after_commit: Any
+) -> None:
+    """The token is checked before anything is decoded: our own write is not decrypted."""
+    writer = make_publisher()
+    writer.put("pw", "a", type="secure")
+    decrypts: list[str] = []
+    writer.store.kms.meta.events.register(
+        "before-call.kms.Decrypt", lambda **_: decrypts.append("Decrypt")
+    )
+    hook = timeout_after_commit(writer.store.dynamodb, "UpdateItem")
+
+    result = writer.update("pw", lambda value: value + "b")
+
+    assert hook.sent == ["200"]
+    assert (result.value, result.version) == ("ab", 2)
+    assert decrypts == ["Decrypt"]  # the read only: the committed retry was not decrypted
+
+
+def test_a_conditional_delete_resent_after_a_rival_wrote_is_an_unknown_outcome(
+    writer: StatePublisher, make_publisher: Callable[..., StatePublisher], client: StateClient
+) -> None:
+    """Our delete committed, a rival created the item again, then the resend conflicted."""
+    rival = make_publisher(publisher="rival")
+    writer.put("sid", 1)
+    writer.put("sid", 2)
+    hook = install_commit_then_rival(writer, lambda: rival.put("sid", "theirs"), "DeleteItem")
+
+    with pytest.raises(WriteOutcomeUnknown, match="may or may not have committed") as info:
+        writer.delete("sid", if_version=2)
+
+    assert hook.sent == ["200"]  # ours committed: the rival's put started again at version 1
+    assert not isinstance(info.value, VersionConflict)
+    item = client.get("sid")
+    assert item is not None
+    assert (item.value, item.version) == ("theirs", 1)
+
+
+def test_a_conditional_delete_whose_retries_ran_out_after_sending_is_an_unknown_outcome(
+    local_aws: LocalAws,
+    make_publisher: Callable[..., StatePublisher],
+    timeout_after_commit: Inject,
+    stored: Callable[[], dict[str, Any]],
+) -> None:
+    dynamodb = two_attempts(local_aws)
+    writer = make_publisher(dynamodb=dynamodb)
+    writer.put("sid", 1)
+    hook = timeout_after_commit(dynamodb, "DeleteItem", times=2)
+
+    with pytest.raises(WriteOutcomeUnknown):
+        writer.delete("sid", if_version=1)
+
+    assert len(hook.sent) == 2  # both attempts reached the server
+    assert stored() == {}  # it had committed: hence "unknown", not "not deleted"
+
+
+def test_a_lava8_if_absent_put_committed_before_the_retry_is_a_success(
+    lava8_publisher: StatePublisher,
+    timeout_after_commit: Inject,
+    stored: Callable[[], dict[str, Any]],
+) -> None:
+    """No token in lava8: the stored item being exactly the one sent identifies our commit."""
+    hook = timeout_after_commit(lava8_publisher.store.dynamodb, "PutItem")
+
+    result = lava8_publisher.put("sid", "mine", if_absent=True)
+
+    assert hook.sent == ["200"]
+    assert (result.value, result.version) == ("mine", 0)
+    item = stored()["sid"]
+    assert item["value"] == {"S": '"mine"'}
+    assert "write_token" not in item
+
+
+def test_a_lava8_if_absent_put_resent_after_a_rival_wrote_is_an_unknown_outcome(
+    lava8_publisher: StatePublisher,
+    make_publisher: Callable[..., StatePublisher],
+    stored: Callable[[], dict[str, Any]],
+) -> None:
+    rival = make_publisher(publisher="rival", settings=lava8_publisher.store.settings)
+    hook = install_commit_then_rival(lava8_publisher, lambda: rival.put("sid", "theirs"), "PutItem")
+
+    with pytest.raises(WriteOutcomeUnknown):
+        lava8_publisher.put("sid", "mine", if_absent=True)
+
+    assert hook.sent == ["200"]
+    assert stored()["sid"]["value"] == {"S": '"theirs"'}
+
+
+def test_a_lava8_if_absent_put_whose_retries_ran_out_after_sending_is_an_unknown_outcome(
+    local_aws: LocalAws,
+    make_publisher: Callable[..., StatePublisher],
+    timeout_after_commit: Inject,
+    stored: Callable[[], dict[str, Any]],
+) -> None:
+    dynamodb = two_attempts(local_aws)
+    writer = make_publisher(dynamodb=dynamodb, settings=Settings(item_format=ItemFormat.LAVA8))
+    hook = timeout_after_commit(dynamodb, "PutItem", times=2)
+
+    with pytest.raises(WriteOutcomeUnknown) as info:
+        writer.put("sid", "mine", if_absent=True)
+
+    assert hook.sent == ["200", "400"]  # committed, then the resend failed its condition
+    assert isinstance(info.value.__cause__, AwsUnavailable)
+    assert info.value.__cause__.may_have_reached_aws
+    assert stored()["sid"]["value"] == {"S": '"mine"'}

@@ -11,7 +11,7 @@ from botocore.stub import Stubber
 
 from consumer_sdk import StateClient
 from lava_state import crypto
-from lava_state.errors import EncryptionError, StateValueTooLarge
+from lava_state.errors import EncryptionError
 from lava_state.naming import table_name
 from publisher import StatePublisher
 
@@ -122,20 +122,6 @@ def test_an_unknown_envelope_version_says_to_upgrade(
     copy_item(dynamodb, realm, "sid", "sid", bytes(blob))
     with pytest.raises(EncryptionError, match=r"version 9.*upgrade"):
         client.get("sid")
-
-
-def test_over_the_item_limit_is_refused_before_kms(
-    make_publisher: Callable[..., StatePublisher], stored: Callable[[], dict[str, Any]]
-) -> None:
-    publisher = make_publisher()  # its own clients: the hook below stays on them
-    calls: list[str] = []
-    publisher.store.kms.meta.events.register(
-        "before-call.kms", lambda model, **_: calls.append(model.name)
-    )
-    with pytest.raises(StateValueTooLarge, match="409600"):
-        publisher.put("huge", big_secret(400 * 1024), type="secure")
-    assert calls == []
-    assert stored() == {}
 
 
 def test_the_gcm_associated_data_binds_the_value_even_if_kms_ignores_the_context(

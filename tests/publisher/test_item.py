@@ -10,15 +10,18 @@ from typing import Any
 import pytest
 
 from consumer_sdk import StateClient
-from lava_state.errors import EncryptionError, StateNotFound, UnknownStateType
+from lava_state.errors import (
+    CorruptStateItem,
+    EncryptionError,
+    InvalidStateValue,
+    InvalidTTL,
+    ReservedStateId,
+    StateNotFound,
+    UnknownStateType,
+)
 from lava_state.naming import table_name
 from lava_state_local import LocalAws
 from publisher import LavaStateItem, StatePublisher
-
-
-@pytest.fixture
-def session(local_aws: LocalAws) -> Any:
-    return local_aws.session()
 
 
 def test_new_put_get_rm(realm: str, session: Any, stored: Any) -> None:
@@ -46,23 +49,6 @@ def test_new_put_get_rm(realm: str, session: Any, stored: Any) -> None:
 def test_default_session_works(realm: str) -> None:
     LavaStateItem.new(None, "plain", realm, [1, 2]).put()
     assert LavaStateItem.get("plain", realm).value == [1, 2]
-
-
-def test_stored_attributes_are_lavas_plus_version_and_write_token(
-    realm: str, session: Any, stored: Any
-) -> None:
-    LavaStateItem.new(
-        "json", "sid", realm, {"a": 1}, ttl="2h", publisher="me", aws_session=session
-    ).put()
-    raw = stored()["sid"]
-    lava = {"state_id", "type", "value", "timestamp", "ttl", "publisher"}
-    assert set(raw) == lava | {"version", "write_token"}
-    assert raw["value"] == {"S": '{"a": 1}'}
-    assert raw["version"] == {"N": "1"}
-    assert abs(int(raw["ttl"]["N"]) - (time.time() + 7200)) < 5
-    stamp = datetime.fromisoformat(raw["timestamp"]["S"])
-    assert stamp.utcoffset() is not None
-    assert stamp.microsecond == 0
 
 
 def test_unknown_type_is_refused_by_new(realm: str) -> None:
@@ -176,24 +162,6 @@ def test_publisher_identity_precedence(
     assert publishers == ["explicit", "job/42", "lava-state API"]
 
 
-def test_lava8_format_writes_exactly_lavas_attributes(
-    local_aws: LocalAws,
-    realm: str,
-    session: Any,
-    stored: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setenv("LAVA_STATE_ITEM_FORMAT", "lava8")
-    LavaStateItem.new("json", "j", realm, {"a": 1}, aws_session=session).put()
-    LavaStateItem.new("secure", "s", realm, "pw", aws_session=session).put()
-    items = stored()
-    assert set(items["j"]) == {"state_id", "type", "value", "timestamp", "ttl", "publisher"}
-    # lava decrypts without an EncryptionContext: so must a lava8-format ciphertext.
-    kms = local_aws.client("kms")
-    assert kms.decrypt(CiphertextBlob=items["s"]["value"]["B"])["Plaintext"] == b'"pw"'
-    assert LavaStateItem.get("s", realm, aws_session=session).value == "pw"
-
-
 def test_state_client_get_value_and_decrypt_false(
     publisher: StatePublisher, client: StateClient
 ) -> None:
@@ -250,3 +218,41 @@ def test_after_get_kms_key_is_unknown_so_a_re_put_uses_the_realm_key(
     got.kms_key = custom
     got.put()
     assert key_of_stored() == custom
+
+
+def test_lava_api_refuses_and_writes_nothing(realm: str, stored: Any) -> None:
+    with pytest.raises(ReservedStateId):
+        LavaStateItem.new("json", "lava_thing", realm, 1)
+    with pytest.raises(InvalidTTL):
+        LavaStateItem.new("json", "sid", realm, 1, ttl="2D")
+    item = LavaStateItem.new("json", "sid", realm, 1)
+    item.value = {"bad": object()}
+    with pytest.raises(InvalidStateValue):
+        item.put()
+    assert stored() == {}
+
+
+@pytest.mark.parametrize(
+    ("type_", "value", "reason"),
+    [
+        ("json", {"S": "{bad json"}, "not valid JSON"),
+        ("json", {"N": "1"}, "must be a string"),
+        ("secure", {"S": "not binary"}, "must be binary"),
+        ("mystery", {"S": "1"}, "not one of json, raw, secure"),
+    ],
+)
+def test_corrupt_stored_values_name_the_state_id(
+    client: StateClient, dynamodb: Any, realm: str, type_: str, value: dict[str, str], reason: str
+) -> None:
+    dynamodb.put_item(
+        TableName=table_name(realm),
+        Item={
+            "state_id": {"S": "broken"},
+            "type": {"S": type_},
+            "value": value,
+            "timestamp": {"S": "2026-01-01T00:00:00+00:00"},
+            "ttl": {"N": "4000000000"},
+        },
+    )
+    with pytest.raises(CorruptStateItem, match=f"'broken'.*{reason}"):
+        client.get("broken")
