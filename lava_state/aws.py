@@ -388,7 +388,12 @@ def translate_client_error(exc: BaseException, *, what: str, state_id: str = "")
     return AwsError(f"cannot {what}: {exc}")
 
 
-def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> VersionConflict:
+def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> LavaStateError:
+    """The conflict of a failed condition, with the item stored at that moment.
+
+    An unexpired stored item that cannot be decoded is a CorruptStateItem: a
+    conflict whose ``current`` is None would read as "nothing is stored".
+    """
     resent = retry_attempts(exc) > 0
     if not state_id:
         return VersionConflict(state_id, f"cannot {what}: the condition on the item failed")
@@ -404,7 +409,7 @@ def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> VersionC
         try:
             current = codec.decode_item(stored)
         except CorruptStateItem as corrupt:
-            found = f"the stored item cannot be decoded ({corrupt})"
+            return corrupt
     return VersionConflict(
         state_id,
         f"cannot {what}: {found}",

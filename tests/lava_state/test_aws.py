@@ -16,10 +16,12 @@ from lava_state.errors import (
     AwsError,
     AwsUnavailable,
     ConfigurationError,
+    CorruptStateItem,
     EncryptionError,
     TableNotFound,
     VersionConflict,
 )
+from lava_state.model import Encrypted
 
 
 @pytest.fixture
@@ -109,3 +111,53 @@ def test_clients_are_built_once_per_session_and_reused() -> None:
 
 def test_default_session_is_shared() -> None:
     assert aws.get_session() is aws.get_session()
+
+
+STORED = {
+    "state_id": {"S": "x"},
+    "type": {"S": "secure"},
+    "value": {"B": b"ciphertext"},
+    "timestamp": {"S": "2026-01-01T00:00:00+00:00"},
+    "ttl": {"N": "4000000000"},
+    "version": {"N": "3"},
+}
+
+
+@pytest.mark.parametrize(
+    ("item", "version", "found"),
+    [
+        (STORED, 3, "at version 3"),
+        ({**STORED, "ttl": {"N": "1"}}, None, "expired"),
+        (None, None, "no item is stored"),
+    ],
+)
+def test_a_failed_condition_carries_the_stored_item_decoded_not_decrypted(
+    stubbed: Any, item: dict[str, Any] | None, version: int | None, found: str
+) -> None:
+    client, stub = stubbed
+    stub.add_client_error(
+        "delete_item",
+        "ConditionalCheckFailedException",
+        modeled_fields=None if item is None else {"Item": item},
+    )
+    with pytest.raises(VersionConflict, match=found) as info:
+        aws.call(client.delete_item, what="delete", state_id="x", **KEY)
+    conflict = info.value
+    assert conflict.resent is False
+    if version is None:
+        assert conflict.current is None
+    else:
+        assert conflict.current is not None
+        assert conflict.current.version == version
+        assert conflict.current.value == Encrypted(b"ciphertext")  # never decrypted here
+        assert conflict.stored_attributes == item
+
+
+def test_a_failed_condition_on_a_corrupt_item_says_so(stubbed: Any) -> None:
+    client, stub = stubbed
+    corrupt = {**STORED, "type": {"S": "blob"}}
+    stub.add_client_error(
+        "delete_item", "ConditionalCheckFailedException", modeled_fields={"Item": corrupt}
+    )
+    with pytest.raises(CorruptStateItem, match="'x'"):
+        aws.call(client.delete_item, what="delete", state_id="x", **KEY)
