@@ -13,8 +13,7 @@ from typing import Any
 import pytest
 
 from lava_state.naming import table_name, topic_name
-from lava_state_local import LocalAws
-from lava_state_local.streams import RunnerSettings, StreamRunner
+from lava_state_local import LocalAws, RunnerSettings, StreamRunner
 from stream_processor import ProcessorSettings, StreamProcessor
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"

@@ -140,10 +140,11 @@ class ThrottlingSns:
 
 
 def nobody_subscribed(processor: StreamProcessor, event: dict[str, Any], *state_ids: str) -> None:
-    """Remember these ids' own topics as missing, so the stubbed client sees no call for them."""
+    """Remember these ids' own topics as missing (for the processor's missing-topic TTL,
+    longer than any test), so the stubbed client sees no call for them."""
     source = processor.source(event["Records"][0]["eventSourceARN"])
     for state_id in state_ids:
-        processor.publisher._missing_until[processor.topic_arns(source, state_id)[0]] = float("inf")
+        processor.publisher.remember_missing(processor.topic_arns(source, state_id)[0])
 
 
 def _entries(processor: StreamProcessor, event: dict[str, Any], positions: list[int]) -> list[Any]:
