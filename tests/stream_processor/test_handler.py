@@ -236,9 +236,9 @@ def test_a_sender_fault_is_never_retried(
 
 
 def test_the_realm_topic_gets_every_change(
-    load_event: Any, subscribe: Any, receive: Any, make_processor: Any, realm: str
+    load_event: Any, subscribe_realm: Any, receive: Any, make_processor: Any, realm: str
 ) -> None:
-    queue = subscribe(realm_topic_name(realm))
+    queue = subscribe_realm()
     make_processor(realm_topic=True).handle(load_event("stream_changes.json"))
     messages = receive(queue, 7)
     assert [m["body"]["state_id"] for m in messages] == [
