@@ -23,7 +23,8 @@ import time
 from collections import Counter
 from typing import Any
 
-from lava_state.naming import table_name, topic_name
+from consumer_sdk._receive import ChangeQueue
+from lava_state.naming import table_name
 from lava_state_local import LocalAws
 from publisher import StatePublisher
 from stream_processor import ProcessorSettings, StreamProcessor
@@ -129,38 +130,25 @@ def bench_handler() -> dict[str, Any]:
 def bench_end_to_end() -> dict[str, float]:
     with LocalAws() as aws:
         aws.provision_realm(REALM)
-        sns, sqs = aws.client("sns"), aws.client("sqs")
-        topic = sns.create_topic(Name=topic_name(REALM, "bench"))["TopicArn"]
-        queue = sqs.create_queue(QueueName="bench")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic,
-            Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
+        queue = ChangeQueue(REALM, session=aws.session(), endpoint_url=aws.endpoint_url)
+        queue.subscribe(queue.state_topic("bench"))
         aws.start_stream_runner(REALM)  # the runner's default settings
         publisher = StatePublisher(
             REALM, session=aws.session(), endpoint_url=aws.endpoint_url, publisher="bench"
         )
         latencies = []
-        for n in range(E2E_CHANGES):
-            start = time.perf_counter()
-            item = publisher.put("bench", {"n": n})
-            while True:
-                messages = sqs.receive_message(
-                    QueueUrl=queue, WaitTimeSeconds=5, MaxNumberOfMessages=10
-                ).get("Messages", [])
-                if not messages:
-                    raise RuntimeError(f"change {n} did not arrive within 5 s")
-                for message in messages:
-                    sqs.delete_message(QueueUrl=queue, ReceiptHandle=message["ReceiptHandle"])
-                versions = [json.loads(m["Body"])["version"] for m in messages]
-                if item.version in versions:
-                    break
-            latencies.append(time.perf_counter() - start)
+        with queue:
+            for n in range(E2E_CHANGES):
+                start = time.perf_counter()
+                item = publisher.put("bench", {"n": n})
+                while True:
+                    deliveries = queue.receive(wait_seconds=5)
+                    if not deliveries:
+                        raise RuntimeError(f"change {n} did not arrive within 5 s")
+                    queue.ack(*deliveries)
+                    if item.version in {d.event().version for d in deliveries}:
+                        break
+                latencies.append(time.perf_counter() - start)
         quantiles = statistics.quantiles(latencies, n=100)
         return {"p50_ms": quantiles[49] * 1000, "p99_ms": quantiles[98] * 1000}
 

@@ -9,10 +9,16 @@ drops a duplicate or stale event by comparing ``sequence`` (a decimal string;
 compare as integers, increasing per state_id) with the last one it applied.
 ``version`` increases by one per write of an item but starts again at 1 after
 a delete, so it orders the puts between two deletes only.
+
+Subscribers read the body off SQS: as sent with raw message delivery, or
+wrapped in SNS's JSON envelope (``{"Type": "Notification", "Message": ...}``)
+without it; :func:`decode_message` and :meth:`ChangeEvent.from_message` take both.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -21,6 +27,40 @@ from typing import Any, NotRequired, TypedDict
 from lava_state.constants import CHANGE_SCHEMA
 from lava_state.errors import InvalidInput
 from lava_state.model import StateType
+
+#: The ``Type`` of the JSON envelope SNS wraps a notification in (raw delivery off).
+SNS_NOTIFICATION = "Notification"
+
+
+def decode_message(message: str | bytes | Mapping[str, Any]) -> dict[str, Any]:
+    """The JSON object of a change notification, from the body as received.
+
+    ``message`` is the body as JSON text or already decoded, either the change
+    message itself (raw delivery) or SNS's envelope around it, whose
+    ``Message`` is the change message's text. The object is not validated:
+    :meth:`ChangeEvent.from_message` does that.
+
+    Raises:
+        InvalidInput: not JSON, not a JSON object, or an envelope without a message.
+    """
+    decoded = _json_object(message, "notification body")
+    if decoded.get("Type") == SNS_NOTIFICATION and "Message" in decoded:
+        inner = decoded["Message"]
+        if not isinstance(inner, str):
+            raise InvalidInput("malformed SNS envelope: its Message is not text")
+        return _json_object(inner, "SNS envelope's Message")
+    return decoded
+
+
+def _json_object(message: object, what: str) -> dict[str, Any]:
+    if isinstance(message, str | bytes | bytearray):
+        try:
+            message = json.loads(message)
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError
+            raise InvalidInput(f"{what} is not JSON: {exc}") from None
+    if not isinstance(message, Mapping):
+        raise InvalidInput(f"{what} is not a JSON object but {type(message).__name__}")
+    return dict(message)
 
 
 class ChangeKind(StrEnum):
@@ -103,12 +143,13 @@ class ChangeEvent:
         return message
 
     @classmethod
-    def from_message(cls, message: dict[str, Any]) -> ChangeEvent:
-        """Parse a notification body (already JSON-decoded).
+    def from_message(cls, message: str | bytes | Mapping[str, Any]) -> ChangeEvent:
+        """Parse a notification body: JSON text or decoded, raw or in SNS's envelope.
 
         Raises:
-            InvalidInput: not a ``lava-state.change/1`` message.
+            InvalidInput: not a ``lava-state.change/1`` message (see :func:`decode_message`).
         """
+        message = decode_message(message)
         if message.get("schema") != CHANGE_SCHEMA:
             raise InvalidInput(f"not a {CHANGE_SCHEMA} message: schema {message.get('schema')!r}")
         try:

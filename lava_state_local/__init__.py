@@ -2,10 +2,39 @@
 
 An edge above the components, installed with the ``local`` extra
 (``pip install 'lava-state[local]'``); nothing below it imports it.
+
+- :mod:`lava_state_local.server`: :class:`LocalAws` (moto's server, requests
+  serialised, realms provisioned like the stack) and :func:`local_aws`.
+- :mod:`lava_state_local.runner`: :class:`StreamRunner`, Lambda's event
+  source mapping in process.
+- :mod:`lava_state_local.lambda_event`: the shapes Lambda hands to a function
+  and takes back.
+- :mod:`lava_state_local.sweeper`: :class:`TtlSweeper`, DynamoDB's TTL
+  deletions within seconds.
+- :mod:`lava_state_local.signal`: :class:`WriteSignal`, which lets the
+  runners wait for writes instead of polling.
+- :mod:`lava_state_local.demo`: ``lava-state demo``.
 """
 
 from __future__ import annotations
 
+from lava_state_local.lambda_event import TTL_USER_IDENTITY, LocalLambdaContext, to_lambda_record
+from lava_state_local.runner import Handler, RunnerSettings, RunnerStats, StreamRunner
 from lava_state_local.server import LocalAws, local_aws
+from lava_state_local.signal import WriteSignal
+from lava_state_local.sweeper import TtlMarks, TtlSweeper
 
-__all__ = ["LocalAws", "local_aws"]
+__all__ = [
+    "TTL_USER_IDENTITY",
+    "Handler",
+    "LocalAws",
+    "LocalLambdaContext",
+    "RunnerSettings",
+    "RunnerStats",
+    "StreamRunner",
+    "TtlMarks",
+    "TtlSweeper",
+    "WriteSignal",
+    "local_aws",
+    "to_lambda_record",
+]

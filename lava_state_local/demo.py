@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shlex
@@ -14,13 +13,15 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from consumer_sdk._receive import ChangeQueue
 from lava_state.constants import ENV_JOB_ID, ENV_REALM
-from lava_state.events import ChangeEvent
 from lava_state.naming import topic_name
 from lava_state_local.server import LocalAws, local_aws
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    from lava_state.events import ChangeEvent
 
 REALM = "demo"
 LINES = 45
@@ -32,28 +33,12 @@ def _shell(payload: str, env: dict[str, str]) -> subprocess.CompletedProcess[str
     )
 
 
-def _subscribe(aws: LocalAws, topic: str) -> str:
-    """Create the topic and a queue raw-subscribed to it; return the queue URL."""
-    sns, sqs = aws.client("sns"), aws.client("sqs")
-    topic_arn = sns.create_topic(Name=topic)["TopicArn"]
-    queue_url = str(sqs.create_queue(QueueName="demo-watcher")["QueueUrl"])
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
-    sns.subscribe(
-        TopicArn=topic_arn,
-        Protocol="sqs",
-        Endpoint=queue_arn["Attributes"]["QueueArn"],
-        Attributes={"RawMessageDelivery": "true"},
-    )
-    return queue_url
-
-
-def _receive_change(aws: LocalAws, queue_url: str) -> ChangeEvent | None:
-    """The first complete change event on the queue, waiting up to 10 s."""
-    messages = aws.client("sqs").receive_message(
-        QueueUrl=queue_url, WaitTimeSeconds=10, MaxNumberOfMessages=1
-    )
-    for message in messages.get("Messages", []):
-        return ChangeEvent.from_message(json.loads(message["Body"]))
+def _receive_change(queue: ChangeQueue) -> ChangeEvent | None:
+    """The first complete change event on the queue (acknowledged), waiting up to 10 s."""
+    for delivery in queue.receive(wait_seconds=10, max_messages=1):
+        event = delivery.event()
+        queue.ack(delivery)
+        return event
     return None
 
 
@@ -84,12 +69,22 @@ class _Demo:
         item = self.aws.client("dynamodb").get_item(
             TableName=f"lava.{REALM}.state", Key={"state_id": {"S": state_id}}
         )
-        return item.get("Item")  # type: ignore[no-any-return]
+        return item.get("Item")
 
     def line_counter(self) -> bool:
         self.say("\n== an external actor subscribes to changes of 'sid' (SNS topic -> SQS queue)")
-        queue_url = _subscribe(self.aws, topic_name(REALM, "sid"))
-        self.say(f"topic {topic_name(REALM, 'sid')}")
+        # Leaving the block unsubscribes and deletes the watcher's queue.
+        with ChangeQueue(
+            REALM,
+            queue_name="demo-watcher",
+            session=self.aws.session(),
+            endpoint_url=self.aws.endpoint_url,
+        ) as queue:
+            queue.subscribe(queue.state_topic("sid"))
+            self.say(f"topic {topic_name(REALM, 'sid')}")
+            return self._count_lines(queue)
+
+    def _count_lines(self, queue: ChangeQueue) -> bool:
         data = Path(self.tmp, "data.csv")
         data.write_text("".join(f"row {i}\n" for i in range(LINES)))
         # BSD wc pads its count with spaces: strip them so the value is the number alone.
@@ -101,7 +96,7 @@ class _Demo:
             self.say(f"line-counter failed: {result.stderr.strip()}")
             return False
         self.say(f"stored: {self.client.get('sid')}")
-        event = _receive_change(self.aws, queue_url)
+        event = _receive_change(queue)
         if event is None:
             self.say("notified: nothing arrived")
             return False

@@ -16,7 +16,7 @@ import os
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import boto3
 from botocore.config import Config
@@ -29,18 +29,20 @@ from lava_state.constants import (
     ENV_ENDPOINT_URL,
 )
 from lava_state.naming import kms_alias, table_name
+from lava_state_local.runner import StreamRunner
+from lava_state_local.signal import WriteSignal
+from lava_state_local.sweeper import TtlMarks, TtlSweeper
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
+    from mypy_boto3_kms import KMSClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
     from werkzeug.serving import BaseWSGIServer
 
-    from lava_state_local.streams import (
-        Handler,
-        RunnerSettings,
-        StreamRunner,
-        TtlMarks,
-        TtlSweeper,
-        WriteSignal,
-    )
+    from lava_state.aws import ServiceName
+    from lava_state_local.runner import Handler, RunnerSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -118,8 +120,6 @@ class LocalAws:
             def log_request(self, *args: Any, **kwargs: Any) -> None:
                 """One line per request would drown the demo's output."""
 
-        from lava_state_local.streams import TtlMarks, WriteSignal
-
         self._writes, self._ttl_marks = WriteSignal(), TtlMarks()
         app = _SerialisedApp(DomainDispatcherApplication(create_backend_app), self._writes)
         self._server = make_server(
@@ -178,10 +178,22 @@ class LocalAws:
             )
         return self._session
 
-    def client(self, service: str) -> Any:
-        """A plain client for ``service`` on this server."""
-        return self.session().client(
-            service,  # type: ignore[call-overload]
+    @overload
+    def client(self, service: Literal["dynamodb"]) -> DynamoDBClient: ...
+    @overload
+    def client(self, service: Literal["dynamodbstreams"]) -> DynamoDBStreamsClient: ...
+    @overload
+    def client(self, service: Literal["kms"]) -> KMSClient: ...
+    @overload
+    def client(self, service: Literal["sns"]) -> SNSClient: ...
+    @overload
+    def client(self, service: Literal["sqs"]) -> SQSClient: ...
+    def client(self, service: ServiceName) -> Any:
+        """A plain client for ``service`` on this server (a new one per call)."""
+        # One call for every service: the stubs type each service's overload.
+        build = cast("Callable[..., Any]", self.session().client)
+        return build(
+            service,
             endpoint_url=self.endpoint_url,
             config=Config(account_id_endpoint_mode="disabled"),
         )
@@ -224,14 +236,15 @@ class LocalAws:
         *,
         handler: Handler | None = None,
         settings: RunnerSettings | None = None,
+        streams: DynamoDBStreamsClient | None = None,
     ) -> StreamRunner:
         """Run ``handler`` on the realm's stream as Lambda's event source mapping would.
 
         The default handler is the stream processor (realm-wide topic off,
-        standard topics) with a client on this server. Stopped by :meth:`stop`.
+        standard topics) with a client on this server. ``streams`` is the
+        DynamoDB Streams client the runner reads with (default: a new one on
+        this server). Stopped by :meth:`stop`.
         """
-        from lava_state_local.streams import StreamRunner
-
         if handler is None:
             from stream_processor.config import ProcessorSettings
             from stream_processor.handler import StreamProcessor
@@ -243,7 +256,7 @@ class LocalAws:
             table_name(realm),
             handler=handler,
             dynamodb=self.client("dynamodb"),
-            streams=self.client("dynamodbstreams"),
+            streams=streams if streams is not None else self.client("dynamodbstreams"),
             sqs=self.client("sqs"),
             settings=settings,
             signal=self._writes,
@@ -258,8 +271,6 @@ class LocalAws:
         Their REMOVE records reach stream runners marked as TTL deletions.
         Stopped by :meth:`stop`.
         """
-        from lava_state_local.streams import TtlMarks, TtlSweeper
-
         sweeper = TtlSweeper(
             dynamodb=self.client("dynamodb"),
             marks=self._ttl_marks or TtlMarks(),

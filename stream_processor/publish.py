@@ -218,7 +218,9 @@ class TopicPublisher:
         """How many topics are remembered as missing (expired ones included until pruned)."""
         return len(self._missing_until)
 
-    def _remember_missing(self, topic_arn: str) -> None:
+    def remember_missing(self, topic_arn: str) -> None:
+        """Remember the topic as missing for ``missing_topic_ttl`` seconds, as when a publish
+        to it found no topic: nothing is published to it meanwhile."""
         now = self._clock()
         cache = self._missing_until
         if len(cache) >= self._missing_max:
@@ -256,7 +258,7 @@ class TopicPublisher:
                 self._send(topic_arn, chunk, result)
             except ChangeNotPublished as exc:
                 if exc.aws_code in _TOPIC_NOT_FOUND and result.published == 0:
-                    self._remember_missing(topic_arn)
+                    self.remember_missing(topic_arn)
                     # Nobody subscribed: nothing held back here is missed by anyone.
                     result.failures.clear()
                     result.missing = True

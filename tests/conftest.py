@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -21,6 +22,22 @@ _LAVA_ENV = (
     "LAVA_STATE_ITEM_FORMAT",
     "LAVA_JOB_ID",
 )
+
+
+def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
+    """Whether ``predicate`` became true within ``timeout`` seconds (checked every 10 ms).
+
+    Tests wait on conditions, never for a fixed time: ``assert wait_until(...)``
+    for what must happen, ``assert not wait_until(..., timeout=...)`` for what
+    must not happen within a window.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.01)
 
 
 @pytest.fixture(scope="session")

@@ -8,14 +8,18 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lava_state.naming import table_name, topic_name
-from lava_state_local import LocalAws
-from lava_state_local.streams import RunnerSettings, StreamRunner
+from consumer_sdk._receive import ChangeQueue
+from lava_state.naming import table_name
+from lava_state_local import LocalAws, RunnerSettings, StreamRunner
 from stream_processor import ProcessorSettings, StreamProcessor
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 FIXTURES = Path(__file__).parent.parent / "fixtures"
 FIXTURE_TABLE = "lava.fixture.state"
@@ -33,90 +37,84 @@ def load_event(realm: str) -> Callable[[str], dict[str, Any]]:
 
 
 @pytest.fixture
-def sns(local_aws: LocalAws) -> Any:
+def sns(local_aws: LocalAws) -> SNSClient:
     return local_aws.client("sns")
 
 
 @pytest.fixture
-def sqs(local_aws: LocalAws) -> Any:
+def sqs(local_aws: LocalAws) -> SQSClient:
     return local_aws.client("sqs")
 
 
 @pytest.fixture
-def subscribe(sns: Any, sqs: Any, realm: str) -> Callable[..., str]:
-    """Create a topic (by name) and an SQS queue raw-subscribed to it; returns the queue URL.
+def change_queues(sns: SNSClient, sqs: SQSClient) -> Iterator[dict[str, ChangeQueue]]:
+    """The queues subscribed in this test, by URL; closed (unsubscribed, deleted) at teardown."""
+    queues: dict[str, ChangeQueue] = {}
+    yield queues
+    for queue in queues.values():
+        queue.close()
 
-    Pass ``queue_url`` to subscribe an existing queue to another topic.
-    """
-    counter = iter(range(10_000))
 
-    def make(name: str, *, queue_url: str | None = None, fifo: bool = False) -> str:
-        attributes = {"FifoTopic": "true"} if fifo else {}
-        topic_arn = sns.create_topic(Name=name, Attributes=attributes)["TopicArn"]
-        if queue_url is None:
-            queue = f"{realm}-{next(counter)}" + (".fifo" if fifo else "")
-            queue_attributes = {"FifoQueue": "true"} if fifo else {}
-            queue_url = sqs.create_queue(QueueName=queue, Attributes=queue_attributes)["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        sns.subscribe(
-            TopicArn=topic_arn,
-            Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true"},
-        )
-        return str(queue_url)
-
-    return make
+def _queue(
+    queues: dict[str, ChangeQueue], realm: str, sns: SNSClient, sqs: SQSClient, **kwargs: Any
+) -> ChangeQueue:
+    queue = ChangeQueue(realm, sns=sns, sqs=sqs, **kwargs)
+    queues[queue.queue_url] = queue
+    return queue
 
 
 @pytest.fixture
-def subscribe_id(subscribe: Callable[..., str], realm: str) -> Callable[..., str]:
-    """Subscribe a new queue to a state_id's topic."""
+def subscribe_id(
+    change_queues: dict[str, ChangeQueue], sns: SNSClient, sqs: SQSClient, realm: str
+) -> Callable[..., str]:
+    """Subscribe a new queue (raw delivery) to a state_id's topic; returns the queue URL.
+
+    Pass ``queue_url`` to subscribe a queue made here to another id's topic.
+    """
 
     def make(state_id: str, *, queue_url: str | None = None, fifo: bool = False) -> str:
-        return subscribe(topic_name(realm, state_id, fifo=fifo), queue_url=queue_url, fifo=fifo)
+        if queue_url is None:
+            queue = _queue(change_queues, realm, sns, sqs, fifo=fifo)
+        else:
+            queue = change_queues[queue_url]
+        queue.subscribe(queue.state_topic(state_id))
+        return queue.queue_url
 
     return make
 
 
 @pytest.fixture
-def receive(sqs: Any) -> Callable[..., list[dict[str, Any]]]:
-    """Receive until ``count`` messages arrived or ``timeout`` passed; bodies JSON-decoded.
+def subscribe_realm(
+    change_queues: dict[str, ChangeQueue], sns: SNSClient, sqs: SQSClient, realm: str
+) -> Callable[[], str]:
+    """Subscribe a new queue (raw delivery) to the realm-wide topic; returns the queue URL."""
 
-    Each message is returned as {"body": ..., "attributes": {name: value}}.
+    def make() -> str:
+        queue = _queue(change_queues, realm, sns, sqs)
+        queue.subscribe(queue.realm_topic())
+        return queue.queue_url
+
+    return make
+
+
+@pytest.fixture
+def receive(change_queues: dict[str, ChangeQueue]) -> Callable[..., list[dict[str, Any]]]:
+    """Receive until ``count`` messages arrived or ``timeout`` passed, deleting them.
+
+    Each message is returned as {"body": the change message, JSON-decoded,
+    "attributes": {name: value}}.
     """
 
     def get(queue_url: str, count: int, *, timeout: float = 10.0) -> list[dict[str, Any]]:
+        queue = change_queues[queue_url]
         received: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout
         while len(received) < count and time.monotonic() < deadline:
-            response = sqs.receive_message(
-                QueueUrl=queue_url,
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=1,
-                MessageAttributeNames=["All"],
+            deliveries = queue.receive(wait_seconds=1)
+            received.extend(
+                {"body": d.message(), "attributes": dict(d.attributes)} for d in deliveries
             )
-            messages = response.get("Messages", [])
-            for message in messages:
-                received.append(
-                    {
-                        "body": json.loads(message["Body"]),
-                        "attributes": {
-                            k: v["StringValue"]
-                            for k, v in message.get("MessageAttributes", {}).items()
-                        },
-                    }
-                )
-            if messages:
-                sqs.delete_message_batch(
-                    QueueUrl=queue_url,
-                    Entries=[
-                        {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]}
-                        for i, m in enumerate(messages)
-                    ],
-                )
+            queue.ack(*deliveries)
         return received
 
     return get

@@ -140,10 +140,11 @@ class ThrottlingSns:
 
 
 def nobody_subscribed(processor: StreamProcessor, event: dict[str, Any], *state_ids: str) -> None:
-    """Remember these ids' own topics as missing, so the stubbed client sees no call for them."""
+    """Remember these ids' own topics as missing (for the processor's missing-topic TTL,
+    longer than any test), so the stubbed client sees no call for them."""
     source = processor.source(event["Records"][0]["eventSourceARN"])
     for state_id in state_ids:
-        processor.publisher._missing_until[processor.topic_arns(source, state_id)[0]] = float("inf")
+        processor.publisher.remember_missing(processor.topic_arns(source, state_id)[0])
 
 
 def _entries(processor: StreamProcessor, event: dict[str, Any], positions: list[int]) -> list[Any]:
@@ -235,9 +236,9 @@ def test_a_sender_fault_is_never_retried(
 
 
 def test_the_realm_topic_gets_every_change(
-    load_event: Any, subscribe: Any, receive: Any, make_processor: Any, realm: str
+    load_event: Any, subscribe_realm: Any, receive: Any, make_processor: Any, realm: str
 ) -> None:
-    queue = subscribe(realm_topic_name(realm))
+    queue = subscribe_realm()
     make_processor(realm_topic=True).handle(load_event("stream_changes.json"))
     messages = receive(queue, 7)
     assert [m["body"]["state_id"] for m in messages] == [
