@@ -127,8 +127,8 @@ def read_realm_config(clients: aws.AwsClients, realm: str) -> Mapping[str, Any]:
     Keys are upper case (lava upper-cases them); string and number values are
     kept (numbers as int or float), others left out. Read once per process
     per endpoint, region and realm. No table, no item for the realm, no
-    ``config``, or no permission to read the table (lava-state's policies do
-    not grant it): ``{}``, lava's defaults apply.
+    ``config``: ``{}``, lava's defaults apply. No permission to read the
+    table: ``{}`` too, with a warning (a lava realm may configure its TTLs there).
 
     Raises:
         AwsError: the read failed otherwise (not cached: the next write retries).
@@ -155,7 +155,14 @@ def read_realm_config(clients: aws.AwsClients, realm: str) -> Mapping[str, Any]:
     except AccessDenied as exc:
         if exc.aws_code not in {"AccessDeniedException", "AccessDenied"}:
             raise  # bad or expired credentials: the write will say so too
-        LOG.debug("no permission to read %s: lava's default TTLs apply", REALMS_TABLE)
+        # A lava realm may well set STATE_TTL there: say why its TTLs are not used.
+        LOG.warning(
+            "cannot read %s (%s): lava's default TTLs apply to realm %r; grant "
+            "dynamodb:GetItem on it, or set LAVA_STATE_TTL and LAVA_STATE_MAX_TTL",
+            REALMS_TABLE,
+            exc.aws_code,
+            realm,
+        )
         config = {}
     frozen = MappingProxyType(config)
     with _realm_configs_lock:

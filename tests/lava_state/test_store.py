@@ -19,7 +19,12 @@ from botocore.stub import Stubber
 from consumer_sdk import StateClient
 from lava_state.errors import AccessDenied, AwsUnavailable, InvalidTTL
 from lava_state.settings import Settings
-from lava_state.store import REALMS_TABLE, StateStore, read_realm_config
+from lava_state.store import (
+    REALMS_TABLE,
+    StateStore,
+    forget_realm_configs,
+    read_realm_config,
+)
 from lava_state_local import LocalAws
 from publisher import LavaStateItem, StatePublisher
 
@@ -221,15 +226,32 @@ def stubbed_read(local_aws: LocalAws, realm: str, code: str, times: int = 1) -> 
     return StateStore(realm, dynamodb=dynamodb), stubber
 
 
-def test_access_denied_gives_lavas_defaults_and_is_remembered(
-    local_aws: LocalAws, realm: str
+def test_access_denied_gives_lavas_defaults_with_a_warning_and_is_remembered(
+    local_aws: LocalAws, realm: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     store, stubber = stubbed_read(local_aws, realm, "AccessDeniedException")
 
-    assert read_realm_config(store.aws, realm) == {}
-    assert read_realm_config(store.aws, realm) == {}  # not asked again
-    assert store.settings.default_ttl == "7d"
+    with caplog.at_level(logging.WARNING, logger="lava_state.store"):
+        assert read_realm_config(store.aws, realm) == {}
+        assert read_realm_config(store.aws, realm) == {}  # not asked again
+        assert store.settings.default_ttl == "7d"
     stubber.assert_no_pending_responses()
+    assert caplog.text.count("cannot read lava.realms (AccessDeniedException)") == 1
+    assert "LAVA_STATE_TTL" in caplog.text
+
+
+def test_forgotten_configurations_are_read_again(
+    realms_table: PutRealm, realm: str, local_aws: LocalAws
+) -> None:
+    store = StateStore(realm, dynamodb=local_aws.client("dynamodb"))
+    realms_table(realm, strings(STATE_TTL="30d"))
+    assert store.settings.default_ttl == "30d"
+    realms_table(realm, strings(STATE_TTL="2d"))
+    assert store.settings.default_ttl == "30d"  # once per process...
+
+    forget_realm_configs()
+
+    assert store.settings.default_ttl == "2d"  # ...until forgotten
 
 
 def test_other_failures_are_raised_and_not_remembered(local_aws: LocalAws, realm: str) -> None:
