@@ -3,8 +3,9 @@
 A job spec declares the state it reads as ``"state": {state_id: default}``.
 Each default is replaced by the stored value when one exists and is
 unexpired, and every string of the spec (keys aside) is rendered in Jinja's
-sandbox with ``state`` and ``job.state`` bound to the resolved map and
-``job`` to the augmented spec.
+sandbox with ``state`` and ``job.state`` bound to the resolved map, ``job``
+to the augmented spec and ``utils`` to lava's helpers
+(:mod:`lava_state.template_utils`).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 LOG = logging.getLogger(__name__)
 
 #: Context names the expansion binds itself; ``extra_context`` cannot replace them.
-RESERVED_CONTEXT = frozenset({"job", "state"})
+RESERVED_CONTEXT = frozenset({"job", "state", "utils"})
 
 
 class ExpandedJobSpec(dict[str, Any]):
@@ -98,8 +99,9 @@ def expand_job_spec(
 
     With ``render``, every string of the spec except the ``state`` map is
     rendered with Jinja (sandboxed) where ``state`` and ``job.state`` are the
-    resolved map, ``job`` is the augmented spec, and ``extra_context`` adds
-    names such as ``globals``. With ``strict`` (default), an undeclared state
+    resolved map, ``job`` is the augmented spec, ``utils`` lava's helpers
+    (:mod:`lava_state.template_utils`), and ``extra_context`` adds names such
+    as ``globals``. With ``strict`` (default), an undeclared state
     id or an undefined name is an error; ``strict=False`` renders them as
     empty strings, as lava does.
 
@@ -116,7 +118,7 @@ def expand_job_spec(
         InvalidJobSpec: the spec is not a map, or its ``state`` is not a map of
             state ids to defaults (nothing is read).
         InvalidStateId: a declared id is not valid; the message names it.
-        InvalidInput: ``extra_context`` tries to replace ``job`` or ``state``,
+        InvalidInput: ``extra_context`` tries to replace ``job``, ``state`` or ``utils``,
             or ``realm`` contradicts ``client``.
         TemplateError: a template failed (syntax error, undefined name, undeclared
             state id); names its JSON path and line.

@@ -1,11 +1,17 @@
-"""The connection to one realm's state store, shared by the publisher and the consumer SDK."""
+"""The connection to one realm's state store, shared by the publisher and the consumer SDK,
+and the realm's lava configuration (``lava.realms``) that its settings may need."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Unpack
 
 from lava_state import aws, codec, crypto
 from lava_state.constants import ATTR_STATE_ID
+from lava_state.errors import AccessDenied, TableNotFound
 from lava_state.naming import kms_alias, table_name, validate_realm
 from lava_state.settings import Settings
 
@@ -16,6 +22,15 @@ if TYPE_CHECKING:
     from mypy_boto3_kms import KMSClient
 
     from lava_state.model import StateItem
+
+LOG = logging.getLogger(__name__)
+
+#: lava's table of realms: hash key ``realm`` (S); a realm's optional ``config``
+#: map holds its worker configuration, ``STATE_TTL`` and ``STATE_MAX_TTL`` among it.
+REALMS_TABLE = "lava.realms"
+# Realm configurations read, per endpoint, region and realm: once per process.
+_realm_configs: dict[tuple[str, str | None, str], Mapping[str, Any]] = {}
+_realm_configs_lock = threading.Lock()
 
 
 class StateStore:
@@ -34,12 +49,22 @@ class StateStore:
         settings: Settings | None = None,
         **aws_options: Unpack[aws.AwsOptions],
     ) -> None:
-        """Raises ConfigurationError when no realm is given or configured."""
-        self.settings = (settings or Settings.from_env()).with_realm(realm)
+        """Raises ConfigurationError when no realm is given or configured.
+
+        Unless ``settings`` bring their own ``realm_config``, the realm's
+        configuration is read from ``lava.realms`` with this store's DynamoDB
+        client (see :func:`read_realm_config`), when a write first needs a TTL
+        that was not given.
+        """
+        self.aws = aws.AwsClients(**aws_options)
+        self.settings = (
+            (settings or Settings.from_env())
+            .with_realm(realm)
+            .with_realm_config(functools.partial(read_realm_config, self.aws))
+        )
         self.realm = validate_realm(self.settings.realm)
         self.table = table_name(self.realm)
         self.default_kms_key = kms_alias(self.realm)
-        self.aws = aws.AwsClients(**aws_options)
 
     @property
     def dynamodb(self) -> DynamoDBClient:
@@ -94,3 +119,73 @@ class StateStore:
 
     def __repr__(self) -> str:
         return f"StateStore(realm={self.realm!r}, table={self.table!r})"
+
+
+def read_realm_config(clients: aws.AwsClients, realm: str) -> Mapping[str, Any]:
+    """The realm's lava configuration: the ``config`` map of its item in ``lava.realms``.
+
+    Keys are upper case (lava upper-cases them); string and number values are
+    kept (numbers as int or float), others left out. Read once per process
+    per endpoint, region and realm. No table, no item for the realm, no
+    ``config``: ``{}``, lava's defaults apply. No permission to read the
+    table: ``{}`` too, with a warning (a lava realm may configure its TTLs there).
+
+    Raises:
+        AwsError: the read failed otherwise (not cached: the next write retries).
+    """
+    dynamodb = clients.dynamodb
+    key = (str(dynamodb.meta.endpoint_url), dynamodb.meta.region_name, realm)
+    with _realm_configs_lock:
+        cached = _realm_configs.get(key)
+    if cached is not None:
+        return cached
+    try:
+        response = aws.call(
+            dynamodb.get_item,
+            what=f"read realm {realm!r} from {REALMS_TABLE}",
+            TableName=REALMS_TABLE,
+            Key={"realm": {"S": realm}},
+            ProjectionExpression="#config",
+            ExpressionAttributeNames={"#config": "config"},
+        )
+        config = _decoded_config(realm, response.get("Item", {}).get("config"))
+    except TableNotFound:
+        LOG.debug("no %s table: lava's default TTLs apply to realm %r", REALMS_TABLE, realm)
+        config = {}
+    except AccessDenied as exc:
+        if exc.aws_code not in {"AccessDeniedException", "AccessDenied"}:
+            raise  # bad or expired credentials: the write will say so too
+        # A lava realm may well set STATE_TTL there: say why its TTLs are not used.
+        LOG.warning(
+            "cannot read %s (%s): lava's default TTLs apply to realm %r; grant "
+            "dynamodb:GetItem on it, or set LAVA_STATE_TTL and LAVA_STATE_MAX_TTL",
+            REALMS_TABLE,
+            exc.aws_code,
+            realm,
+        )
+        config = {}
+    frozen = MappingProxyType(config)
+    with _realm_configs_lock:
+        _realm_configs[key] = frozen
+    return frozen
+
+
+def forget_realm_configs() -> None:
+    """Forget the realm configurations read: the next writes read them again."""
+    with _realm_configs_lock:
+        _realm_configs.clear()
+
+
+def _decoded_config(realm: str, attribute: Mapping[str, Any] | None) -> dict[str, Any]:
+    if attribute is None:
+        return {}
+    if "M" not in attribute:
+        LOG.warning("realm %r: its config in %s is not a map: ignored", realm, REALMS_TABLE)
+        return {}
+    config: dict[str, Any] = {}
+    for name, value in attribute["M"].items():
+        if "S" in value:
+            config[name.upper()] = value["S"]
+        elif "N" in value:
+            config[name.upper()] = codec.as_number(value["N"])
+    return config

@@ -5,10 +5,13 @@ One renderer serves job-spec expansion (:mod:`consumer_sdk.jobspec`) and the
 structure (recursively through dicts and lists; keys are left alone), names
 the failing template by its JSON path and line, refuses access to Python
 internals, and records which rendered strings touched a secure value so that
-callers can mask them in logs.
+callers can mask them in logs. Templates also see lava's ``utils`` helpers
+(:mod:`lava_state.template_utils`) unless the context names its own.
 
-Jinja is imported only when a template is actually rendered: the CLI and
-jobs that declare no templates do not pay for it.
+:mod:`lava_state.template_lint` finds lava idioms that render differently here.
+
+Jinja and ``utils`` are imported only when a template is actually rendered:
+the CLI and jobs that declare no templates do not pay for it.
 """
 
 from __future__ import annotations
@@ -170,6 +173,10 @@ class Renderer:
                 path=path,
                 lineno=exc.lineno,
             ) from None
+        if "utils" not in self._context:
+            from lava_state.template_utils import UTILS
+
+            self._context["utils"] = UTILS
         uses_secure = self._uses_secure(references)
         # Any reference to state or job may reach a secret, and an error message
         # may quote what it reached: withhold rather than risk it.

@@ -32,7 +32,9 @@ ACTION_NAME = "state"
 REQUIRED_KEYS = ("action", "state_id", "value")
 OPTIONAL_KEYS = ("type", "ttl", "publisher", "kms_key")
 #: Names bound in action templates, as lava binds them.
-CONTEXT_NAMES = frozenset({"job", "globals", "state", "realm", "start", "ustart", "result"})
+CONTEXT_NAMES = frozenset(
+    {"job", "globals", "state", "realm", "start", "ustart", "result", "utils"}
+)
 
 
 def run_state_action(
@@ -50,9 +52,9 @@ def run_state_action(
 
     Templates see ``job`` (the augmented job spec), ``globals`` (its
     ``globals``), ``state`` (its resolved ``state`` map), ``realm``, ``start``
-    and ``ustart`` (the job's start, local and UTC; default now) and ``result``
-    (``job_result``, default ``{}``). ``extra_context`` adds names (lava's
-    ``utils`` has no equivalent here; pass your own helpers this way).
+    and ``ustart`` (the job's start, local and UTC; default now), ``result``
+    (``job_result``, default ``{}``) and ``utils`` (lava's helpers, see
+    :mod:`lava_state.template_utils`). ``extra_context`` adds names.
 
     ``publisher`` defaults to the job's ``job_id``, used as it is (never
     rendered); ``type`` to json; ``ttl`` to the realm default. ``type``,

@@ -8,13 +8,14 @@ from typing import TYPE_CHECKING, Any
 from lava_state.errors import StateNotFound
 from lava_state.model import SECRET_MASK, StateItem, StateType
 from lava_state.naming import validate_posted_state_id, validate_realm, validate_state_id
-from lava_state.settings import Settings
 from lava_state.store import StateStore
 from lava_state.ttl import Duration, ttl_seconds
 from publisher.publisher import StatePublisher
 
 if TYPE_CHECKING:
     import boto3
+
+    from lava_state.settings import Settings
 
 
 class LavaStateItem:
@@ -25,8 +26,9 @@ class LavaStateItem:
     ``expires_at`` is when the stored item expires.
 
     After :meth:`get`, as in lava: ``ttl`` is the realm's default TTL (what a
-    re-put uses, ``LAVA_STATE_TTL`` else 7d), not the time left, and
-    ``expires_at`` is the stored expiry. ``kms_key`` is not known after
+    re-put uses: ``LAVA_STATE_TTL``, else the realm's ``STATE_TTL`` in
+    ``lava.realms``, else 7d), not the TTL the item was put with nor the time
+    left; ``expires_at`` is the stored expiry. ``kms_key`` is not known after
     :meth:`get` (the item does not record it): a re-put of a secure item that
     was written with a custom key encrypts it with the realm key
     (``alias/lava-<realm>-sys``) unless ``kms_key`` is set again.
@@ -80,18 +82,20 @@ class LavaStateItem:
         """A new state item, not yet stored (call :meth:`put`).
 
         ``state_type`` None means json, as in lava. The publisher defaults to
-        LAVA_JOB_ID, else "lava-state API"; the TTL to LAVA_STATE_TTL, else 7d.
+        LAVA_JOB_ID, else "lava-state API"; the TTL to LAVA_STATE_TTL, else the
+        realm's STATE_TTL in lava.realms (read once per process), else 7d.
 
         Raises:
             UnknownStateType: "<type>: No such state type".
             InvalidStateId, ReservedStateId: the id cannot be posted.
             InvalidTTL: the TTL is invalid or over the maximum.
             ConfigurationError: no realm.
+            AwsError: the realm's configuration could not be read.
         """
         parsed_type = StateType.parse(state_type or StateType.JSON)
         validate_posted_state_id(state_id)
         validate_realm(realm)
-        settings = Settings.from_env()
+        settings = _settings(realm, aws_session)
         return cls(
             state_id,
             realm,
@@ -144,7 +148,7 @@ class LavaStateItem:
 
         ``ttl`` is the realm's default TTL and ``kms_key`` is None (see the class docstring).
         """
-        settings = Settings.from_env()
+        settings = _settings(realm, aws_session)
         return cls(
             item.state_id,
             realm,
@@ -180,3 +184,8 @@ class LavaStateItem:
         )
 
     __repr__ = __str__
+
+
+def _settings(realm: str, aws_session: boto3.session.Session | None) -> Settings:
+    """The realm's settings, reading its configuration in ``lava.realms`` when needed."""
+    return StateStore(realm, session=aws_session).settings

@@ -134,6 +134,30 @@ def test_extra_context_cannot_replace_state(
     assert recorder.calls == []
 
 
+def test_templates_see_lavas_utils(publisher: StatePublisher, client: StateClient) -> None:
+    publisher.put("src", "s3://bucket.example.com/in/2024/rows.csv")
+    spec = {
+        "state": {"src": ""},
+        "bucket": "{{ utils.s3bucket(state.src) }}",
+        "name": "{{ utils.path.basename(utils.s3key(state.src)) }}",
+        "json": "{{ utils.tojson(state) }}",
+    }
+
+    expanded = expand_job_spec(spec, client=client)
+
+    assert expanded["bucket"] == "bucket.example.com"
+    assert expanded["name"] == "rows.csv"
+    assert json.loads(expanded["json"]) == {"src": "s3://bucket.example.com/in/2024/rows.csv"}
+
+
+def test_extra_context_cannot_replace_utils(
+    recorded_client: StateClient, recorder: Recorder
+) -> None:
+    with pytest.raises(InvalidInput, match="extra_context cannot define 'utils'"):
+        expand_job_spec({"state": {"x": 1}}, client=recorded_client, extra_context={"utils": {}})
+    assert recorder.calls == []
+
+
 # ------------------------------------------------------------------ strict and lenient
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
@@ -19,6 +20,7 @@ from lava_state.errors import (
     UnknownStateType,
 )
 from lava_state.model import StateType
+from lava_state.template_lint import lint_structure
 from publisher import StatePublisher, run_state_action
 
 JOB = {
@@ -170,6 +172,54 @@ def test_start_defaults_to_now(publisher: StatePublisher, client: StateClient) -
     )
     when = datetime.fromisoformat(client.get_value("t"))
     assert abs(when - datetime.now(UTC)) < timedelta(seconds=30)
+
+
+def test_templates_see_lavas_utils(publisher: StatePublisher, client: StateClient) -> None:
+    action = {
+        "action": "state",
+        "state_id": "{{ utils.path.basename(job.job_id) }}/out",
+        "value": {
+            "json": "{{ utils.tojson(result) }}",
+            "bucket": "{{ utils.s3bucket(result.target) }}",
+            "next": "{{ (ustart + utils.timedelta(days=1)).date() }}",
+        },
+    }
+    start = datetime(2024, 5, 6, 7, 8, 9, tzinfo=UTC)
+    result = {"target": "s3://out-bucket/x/y", "rows": 45}
+
+    run_state_action(action, JOB, result, publisher=publisher, start=start)
+
+    value = client.get_value("daily/out")
+    assert json.loads(value["json"]) == result
+    assert value["bucket"] == "out-bucket"
+    assert value["next"] == "2024-05-07"
+
+
+def test_extra_context_cannot_replace_utils(publisher: StatePublisher, stored: Any) -> None:
+    action = {"action": "state", "state_id": "x", "value": "{{ utils }}"}
+    with pytest.raises(InvalidAction, match="cannot redefine 'utils'"):
+        run_state_action(action, JOB, publisher=publisher, extra_context={"utils": {}})
+    assert stored() == {}
+
+
+def test_lavas_tojson_trim_idiom_stores_escaped_text_and_is_linted(
+    publisher: StatePublisher, client: StateClient
+) -> None:
+    """lava re-parsed the rendered action, so this idiom stored the JSON text; here the
+    escaped text is stored as it renders: the lint says so, and says what to write."""
+    action = {
+        "action": "state",
+        "state_id": "counts",
+        "value": "{{ (utils.tojson(result)) | tojson | trim('\"') }}",
+    }
+
+    run_state_action(action, JOB, {"rows": 45}, publisher=publisher)
+
+    assert client.get_value("counts") == '{\\"rows\\": 45}'
+    warnings = lint_structure(action, root="action")
+    assert len(warnings) == 1
+    assert warnings[0].startswith("action.value: line 1: ")
+    assert "utils.tojson(x)" in warnings[0]
 
 
 # ------------------------------------------------------------------- secure material

@@ -21,6 +21,7 @@ from lava_state.errors import (
 )
 from lava_state.model import StateType
 from lava_state.naming import table_name
+from lava_state.settings import Settings
 from publisher import PutSpec, StatePublisher
 from tests.publisher.conftest import FAST_RETRY
 
@@ -213,6 +214,8 @@ def test_put_many_on_a_missing_table_fails_every_item_after_one_call(
         "nosuchrealm",
         dynamodb=local_aws.client("dynamodb"),
         kms=local_aws.client("kms"),
+        # TTLs given: the realm's lava configuration (lava.realms) is not read.
+        settings=Settings(default_ttl="7d", max_ttl="366d"),
     )
     calls: list[str] = []
     writer.store.dynamodb.meta.events.register(
