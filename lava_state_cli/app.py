@@ -32,6 +32,8 @@ COMMANDS: dict[str, str] = {
     "render": "lava_state_cli.read:cmd_render",
     "local": "lava_state_cli.local:cmd_local_up",
     "demo": "lava_state_cli.local:cmd_demo",
+    "watch": "lava_state_cli.watch:cmd_watch",
+    "wait": "lava_state_cli.watch:cmd_wait",
 }
 
 

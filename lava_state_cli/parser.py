@@ -39,6 +39,35 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--port", type=int, default=4566, help="port on 127.0.0.1 (default 4566)")
     commands.add_parser("demo", help="run the demo scenario on an ephemeral local AWS")
     _add_render(commands, common)
+    # watch and wait (lava_state_cli.watch): react to changes instead of polling.
+    watch = commands.add_parser(
+        "watch", parents=[common], help="print each change of state items until Ctrl-C"
+    )
+    watch.add_argument("state_ids", metavar="ID", nargs="*", help="the ids to watch")
+    watch.add_argument("--prefix", help="also watch every id starting with PREFIX")
+    watch.add_argument(
+        "--catch-up", action="store_true", help="first print the current state of each id"
+    )
+    watch.add_argument("--json", action="store_true", help="print each change as a JSON line")
+    wait = commands.add_parser(
+        "wait", parents=[common], help="wait until a state item exists (and a condition holds)"
+    )
+    wait.add_argument("state_id", metavar="ID")
+    wait.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds before giving up (default 60)"
+    )
+    wait.add_argument(
+        "--until",
+        metavar="EXPRESSION",
+        help="a Jinja expression over `state` (the value), e.g. 'state.rows > 0'",
+    )
+    wait.add_argument(
+        "--mode",
+        choices=("auto", "react", "poll"),
+        default="auto",
+        help="react to notifications, poll, or react and poll when subscribing fails (default)",
+    )
+    wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
     return parser
 
 
