@@ -11,7 +11,8 @@ from consumer_sdk.listing import StateSummary, list_states
 from lava_state.errors import WaitTimeout
 
 if TYPE_CHECKING:
-    from consumer_sdk.subscription import Origin, StateChange, Subscription
+    from consumer_sdk.changes import Origin, StateChange
+    from consumer_sdk.subscription import Subscription
 
 __all__ = [
     "ExpandedJobSpec",
@@ -29,13 +30,18 @@ __all__ = [
 import logging as _logging
 
 # Loaded on first use (PEP 562): a command that only reads does not import them.
-_LAZY = {"Origin", "StateChange", "Subscription"}
+_LAZY = {
+    "Origin": "consumer_sdk.changes",
+    "StateChange": "consumer_sdk.changes",
+    "Subscription": "consumer_sdk.subscription",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
+    module = _LAZY.get(name)
+    if module is None:
         raise AttributeError(f"module 'consumer_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module("consumer_sdk.subscription"), name)
+    value = getattr(importlib.import_module(module), name)
     globals()[name] = value
     return value
 

@@ -18,82 +18,37 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
-import re
 import time
 from collections import deque
-from dataclasses import dataclass, field, fields
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from consumer_sdk._receive import MAX_WAIT_SECONDS, ChangeQueue
+from consumer_sdk.changes import (
+    Origin,
+    StateChange,
+    checked_ids,
+    checked_since,
+    durable_queue_name,
+    notified_change,
+    read_change,
+    sequence_key,
+)
 from lava_state.constants import DEFAULT_MISSING_TOPIC_TTL_S, DEFAULT_RESYNC_S
-from lava_state.errors import InvalidInput, InvalidStateId
-from lava_state.events import ChangeEvent, ChangeKind
-from lava_state.model import StateType
-from lava_state.naming import validate_state_id
+from lava_state.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator, Mapping
 
     from consumer_sdk._receive import Delivery
     from consumer_sdk.client import StateClient
-    from lava_state.model import StateItem
+    from lava_state.events import ChangeEvent
 
 LOG = logging.getLogger(__name__)
 
 #: The settle read comes this long after the missing-topic window: clocks and
 #: the pipeline's own latency.
 SETTLE_MARGIN_S = 1.0
-_QUEUE_NAME = re.compile(r"[A-Za-z0-9_-]+")
-_QUEUE_NAME_MAX = 80
-
-
-class Origin(StrEnum):
-    """Where a subscription learnt of a change."""
-
-    NOTIFICATION = "notification"  # SNS -> SQS, from the stream processor
-    CATCH_UP = "catch-up"  # the read when subscribing (catch_up=True, or since=)
-    SETTLE = "settle"  # the read once the missing-topic window has passed
-    RESYNC = "resync"  # a periodic read
-
-
-@dataclass(frozen=True, kw_only=True, slots=True, repr=False)
-class StateChange(ChangeEvent):
-    """A :class:`~lava_state.events.ChangeEvent` as a subscription yields it.
-
-    ``origin`` says where it came from. A change found by a read has an empty
-    ``sequence`` (a read has no stream position) and its ``item`` (as read:
-    a secure value stays encrypted); its value is as ``get`` returns it. A
-    delete found by a read carries the last version known before it.
-
-    :meth:`fetch` reads the item now (consistent, decrypted): for secure
-    items, whose value is never notified, and for omitted values.
-    """
-
-    origin: Origin = Origin.NOTIFICATION
-    item: StateItem | None = field(default=None, compare=False)
-    #: How :meth:`fetch` reads: the subscription's ``StateClient.get``.
-    reader: Callable[[str], StateItem | None] | None = field(default=None, compare=False)
-
-    def fetch(self) -> StateItem | None:
-        """The item as stored now (strongly consistent, decrypted); None when absent or
-        expired. It may be newer than this change.
-
-        Raises:
-            RuntimeError: the change was not made by a subscription (no reader).
-            (and what ``StateClient.get`` raises)
-        """
-        if self.reader is None:
-            raise RuntimeError("this change has no reader: only a subscription's changes fetch")
-        return self.reader(self.state_id)
-
-    def __repr__(self) -> str:
-        # As ChangeEvent's: never the value.
-        return (
-            f"StateChange(realm={self.realm!r}, state_id={self.state_id!r}, "
-            f"kind={self.kind.value!r}, version={self.version}, sequence={self.sequence!r}, "
-            f"origin={self.origin.value!r})"
-        )
 
 
 @dataclass(eq=False)
@@ -144,7 +99,7 @@ class Subscription:
             InvalidInput: no ids and no prefix, a bad id, name, ``since`` or interval.
             ConfigurationError: the realm cannot name SNS topics.
         """
-        ids = _checked_ids(state_ids)
+        ids = checked_ids(state_ids)
         if prefix is not None and not isinstance(prefix, str):
             raise InvalidInput(f"prefix must be a string, not {type(prefix).__name__}")
         if not ids and prefix is None:
@@ -165,7 +120,7 @@ class Subscription:
         self.auto_ack = auto_ack
         self._clock = clock
         self._wanted_ids = frozenset(ids)
-        self._since = _checked_since(since)
+        self._since = checked_since(since)
         from consumer_sdk.ordering import ChangeOrder
 
         self._order = ChangeOrder()
@@ -404,7 +359,7 @@ class Subscription:
             else:
                 self._done.append(delivery)
         # A batch may hold an id's changes out of order: apply them in stream order.
-        notified.sort(key=lambda pair: _sequence_key(pair[0]))
+        notified.sort(key=lambda pair: sequence_key(pair[0]))
         for event, delivery in notified:
             try:
                 newer = self._order.notification(event)
@@ -414,7 +369,10 @@ class Subscription:
             if not newer:
                 self._done.append(delivery)
                 continue
-            held = _Held(self._notified(event), {delivery.message_id: delivery})
+            held = _Held(
+                notified_change(event, include_values=self.include_values, reader=self.client.get),
+                {delivery.message_id: delivery},
+            )
             self._in_hand[delivery.message_id] = held
             self._buffer.append(held)
 
@@ -425,12 +383,6 @@ class Subscription:
         return event.state_id in self._wanted_ids or (
             self.prefix is not None and event.state_id.startswith(self.prefix)
         )
-
-    def _notified(self, event: ChangeEvent) -> StateChange:
-        values = {f.name: getattr(event, f.name) for f in fields(ChangeEvent)}
-        if not self.include_values:
-            values.update(value=None, has_value=False)
-        return StateChange(**values, origin=Origin.NOTIFICATION, reader=self.client.get)
 
     # -- reads
 
@@ -471,90 +423,21 @@ class Subscription:
             baseline = origin is Origin.CATCH_UP and not self.catch_up and sid not in self._since
             kind = self._order.read(sid, item, now=now, baseline=baseline)
             if kind is not None:
-                self._buffer.append(_Held(self._read_change(sid, kind, item, last, origin)))
-
-    def _read_change(
-        self,
-        sid: str,
-        kind: ChangeKind,
-        item: StateItem | None,
-        last: Any,
-        origin: Origin,
-    ) -> StateChange:
-        common: dict[str, Any] = {
-            "realm": self.realm,
-            "state_id": sid,
-            "kind": kind,
-            "sequence": "",
-            "origin": origin,
-            "reader": self.client.get,
-        }
-        if item is None:
-            return StateChange(**common, version=0 if last is None else last.version)
-        has_value = self.include_values and item.type is not StateType.SECURE
-        return StateChange(
-            **common,
-            version=item.version,
-            timestamp=None if item.timestamp is None else item.timestamp.isoformat(),
-            publisher=item.publisher,
-            type=item.type,
-            value=item.value if has_value else None,
-            has_value=has_value,
-            item=item,
-        )
+                self._buffer.append(
+                    _Held(
+                        read_change(
+                            self.realm,
+                            sid,
+                            kind,
+                            item,
+                            last,
+                            origin,
+                            include_values=self.include_values,
+                            reader=self.client.get,
+                        )
+                    )
+                )
 
     def __repr__(self) -> str:
         what = [*map(repr, self.state_ids), *([f"prefix={self.prefix!r}"] if self.prefix else [])]
         return f"Subscription(realm={self.realm!r}, {', '.join(what)})"
-
-
-def durable_queue_name(realm: str, name: str) -> str:
-    """The queue of durable subscription ``name``: ``lava-state-<realm>-sub-<name>``.
-
-    Raises:
-        InvalidInput: ``name`` has characters SQS does not allow, or the name is too long.
-    """
-    queue = f"lava-state-{realm}-sub-{name}"
-    if not isinstance(name, str) or not _QUEUE_NAME.fullmatch(name):
-        raise InvalidInput(
-            f"subscription name {name!r}: use letters, digits, '-' and '_' only (it names a queue)"
-        )
-    if len(queue) > _QUEUE_NAME_MAX:
-        raise InvalidInput(
-            f"subscription name {name!r} is too long: queue {queue!r} would exceed "
-            f"{_QUEUE_NAME_MAX} characters"
-        )
-    return queue
-
-
-def _checked_ids(state_ids: Iterable[str] | None) -> list[str]:
-    """Valid ids, deduplicated in order (as ``get_many`` checks them)."""
-    if state_ids is None:
-        return []
-    if isinstance(state_ids, str | bytes):
-        raise InvalidInput(f"state_ids must be a collection of ids: pass [{state_ids!r}]")
-    checked: dict[str, None] = {}
-    for position, state_id in enumerate(state_ids):
-        try:
-            checked[validate_state_id(state_id)] = None
-        except InvalidStateId as exc:
-            raise type(exc)(f"state_ids[{position}]: {exc}") from None
-    return list(checked)
-
-
-def _checked_since(since: Mapping[str, int] | None) -> dict[str, int]:
-    if since is None:
-        return {}
-    checked: dict[str, int] = {}
-    for sid, version in dict(since).items():
-        if not isinstance(sid, str) or isinstance(version, bool) or not isinstance(version, int):
-            raise InvalidInput(f"since maps state ids to versions (int): not {sid!r}: {version!r}")
-        checked[sid] = version
-    return checked
-
-
-def _sequence_key(event: ChangeEvent) -> int:
-    try:
-        return int(event.sequence)
-    except ValueError:
-        return -1

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import FrameType
 
-    from consumer_sdk.subscription import StateChange
+    from consumer_sdk.changes import StateChange
     from lava_state.model import StateItem
 
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from consumer_sdk import StateClient
-    from consumer_sdk.subscription import StateChange
+    from consumer_sdk.changes import StateChange
     from lava_state.events import ChangeEvent
 
 REALM = "demo"
