@@ -90,6 +90,8 @@ def test_collection_waits_for_the_command_and_is_restored(
         ["render", "job.json"],
         ["local", "up"],
         ["demo"],
+        ["watch", "x"],
+        ["wait", "x"],
     ],
 )
 def test_every_command_of_the_parser_has_a_function(argv: list[str]) -> None:
@@ -100,7 +102,7 @@ def test_every_command_of_the_parser_has_a_function(argv: list[str]) -> None:
 
 
 def test_the_dispatch_table_names_only_the_parsers_commands() -> None:
-    assert set(COMMANDS) == {"put", "get", "ls", "rm", "render", "local", "demo"}
+    assert set(COMMANDS) == {"put", "get", "ls", "rm", "render", "local", "demo", "watch", "wait"}
 
 
 def test_a_put_loads_no_other_command_module(cli_env: dict[str, str]) -> None:
