@@ -45,6 +45,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     """
     import errno
     import logging
+    import signal
     import threading
     from contextlib import ExitStack
 
@@ -86,11 +87,17 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         port = _port_of(aws.endpoint_url)
         again = "lava-state local env" + ("" if port == DEFAULT_PORT else f" --port {port}")
         print(f'# in another shell: eval "$({again})"', flush=True)
+        # SIGTERM (kill, a service manager) stops it as Ctrl-C does: the state file goes too.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
             print("# stopped", file=sys.stderr)
     return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
 
 
 def cmd_local_env(args: argparse.Namespace) -> int:

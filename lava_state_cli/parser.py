@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from lava_state.constants import ENV_ENDPOINT_URL, ENV_REALM
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
 PROG = "lava-state"
 DISTRIBUTION = "lava-state"
@@ -46,9 +46,10 @@ def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, arg
     """
     import sys
 
-    parser = build_parser()
-    words = list(sys.argv[1:] if argv is None else argv)
-    return parser, parser.parse_args(join_dash_values(words))
+    words = join_dash_values(sys.argv[1:] if argv is None else argv)
+    at = _command_index(words)
+    parser = build_parser(words[at] if at is not None else None)
+    return parser, parser.parse_args(words)
 
 
 def join_dash_values(argv: Sequence[str]) -> list[str]:
@@ -91,8 +92,13 @@ def _command_index(words: list[str]) -> int | None:
     return None
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (global options are accepted before or after the command)."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser (global options are accepted before or after the command).
+
+    With ``command``, only that command's arguments are defined (the others are
+    listed, with their help line): what a run of that command needs, at a
+    fraction of the cost of the whole grammar.
+    """
     parser = argparse.ArgumentParser(
         prog=PROG,
         description="Publish and read lava state items (DynamoDB table lava.<realm>.state).",
@@ -102,64 +108,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--version", action=_Version, help="print the installed lava-state version and exit"
     )
     _global_options(parser, suppress=False)
-    # Repeated on every command, without defaults, so that an option given after the
-    # command does not reset one given before it.
-    common = argparse.ArgumentParser(add_help=False)
-    _global_options(common, suppress=True)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    _add_put(commands, common)
-    _add_get(commands, common)
-    ls = _command(
-        commands,
-        "ls",
-        common,
-        help="list the ids of live state items (never values)",
-        description="List the ids of the unexpired state items, sorted (a Scan of the table's "
-        "metadata; values are never read).",
-    )
-    ls.add_argument("prefix", metavar="PREFIX", nargs="?", help="only ids starting with it")
-    ls.add_argument("--json", action="store_true", help="print each item's metadata as JSON")
-    _add_rm(commands, common)
-    _add_render(commands, common)
-    _add_local(commands)
-    _command(
-        commands,
-        "demo",
-        None,
-        help="run the demo scenario on an ephemeral local AWS",
-        description="Run the demo scenario (publish, read, react, expire) on an embedded AWS "
-        "of its own, printing each step; exit 0 when every step behaved. Needs the local "
-        "extra: pip install 'lava-state[local]'.",
-    )
-    completion = _command(
-        commands,
-        "completion",
-        None,
-        help="print a shell completion script (bash or zsh)",
-        description="Print a completion script for SHELL. bash: "
-        "`source <(lava-state completion bash)` (or save it under "
-        "~/.local/share/bash-completion/completions/lava-state); zsh: save it as _lava-state "
-        "in a directory of your $fpath.",
-    )
-    completion.add_argument("shell", metavar="SHELL", choices=("bash", "zsh"), help="bash or zsh")
+    for name, help_line in COMMAND_HELP.items():
+        defined = commands.add_parser(name, help=help_line)
+        defined.set_defaults(command_parser=defined)
+        if command in (None, name) or command not in COMMAND_HELP:
+            _GRAMMAR[name](defined)
     return parser
 
 
-def _command(
-    commands: Any,
-    name: str,
-    common: argparse.ArgumentParser | None,
-    **kwargs: Any,
-) -> argparse.ArgumentParser:
-    """A command's parser, recorded in its parsed arguments for its usage errors."""
-    command: argparse.ArgumentParser = commands.add_parser(
-        name, parents=[common] if common is not None else [], **kwargs
-    )
-    command.set_defaults(command_parser=command)
-    return command
+#: The commands, in the order ``--help`` lists them, with their help line.
+COMMAND_HELP = {
+    "put": "publish a state item",
+    "get": "print state items' values",
+    "ls": "list the ids of live state items (never values)",
+    "rm": "delete state items",
+    "render": "print a job spec with its declared state resolved and its templates rendered",
+    "local": "the embedded local AWS: `local up` runs it, `local env` prints its exports",
+    "demo": "run the demo scenario on an ephemeral local AWS",
+    "completion": "print a shell completion script (bash or zsh)",
+}
 
 
 def _global_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """The global options; a command repeats them without defaults (``suppress``) so
+    that one given after the command does not reset one given before it."""
     default = argparse.SUPPRESS if suppress else None
     parser.add_argument(
         "-r", "--realm", default=default, help=f"lava realm (default: ${ENV_REALM})"
@@ -194,16 +167,13 @@ class _Version(argparse.Action):
         parser.exit()
 
 
-def _add_put(commands: Any, common: argparse.ArgumentParser) -> None:
-    put = _command(
-        commands,
-        "put",
-        common,
-        help="publish a state item",
-        description="Publish a state item. The value is given by exactly one of -p, -v, "
-        "--value-file and --json-value. Silent on success (as lava's); --json prints what "
-        "was stored (never the value).",
+def _put(put: argparse.ArgumentParser) -> None:
+    put.description = (
+        "Publish a state item. The value is given by exactly one of -p, -v, --value-file and "
+        "--json-value. Silent on success (as lava's); --json prints what was stored (never "
+        "the value)."
     )
+    _global_options(put, suppress=True)
     put.add_argument("state_id", metavar="ID")
     source = put.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -232,7 +202,9 @@ def _add_put(commands: Any, common: argparse.ArgumentParser) -> None:
     )
     put.add_argument("--type", default="json", help="json (default), raw or secure")
     put.add_argument(
-        "--ttl", help="time to live, e.g. 90, 30m, 2d, 1w (default: $LAVA_STATE_TTL, else 7d)"
+        "--ttl",
+        help="time to live, e.g. 90, 30m, 2d, 1w "
+        "(default: $LAVA_STATE_TTL or the realm's default, 7d)",
     )
     put.add_argument(
         "--publisher", help="publisher label (default: $LAVA_JOB_ID or 'lava-state CLI')"
@@ -270,20 +242,19 @@ def _port(text: str) -> int:
     return int(text)
 
 
-def _add_get(commands: Any, common: argparse.ArgumentParser) -> None:
-    get = _command(
-        commands,
-        "get",
-        common,
-        help="print state items' values",
-        usage=f"{PROG} get [options] ID [TEMPLATE]\n"
+def _get(get: argparse.ArgumentParser) -> None:
+    get.usage = (
+        f"{PROG} get [options] ID [TEMPLATE]\n"
         f"       {PROG} get [options] -m ID [ID ...]\n"
-        f"       {PROG} get [options] --prefix PREFIX",
-        description="Print a state item's value, or with TEMPLATE (which must contain {{ or "
-        "{%; else use --template) the template rendered with `state` bound to the value. "
-        "As in lava, plain `get ID [TEMPLATE]` prints a secure value decrypted (a shell "
-        "payload needs it); --json, -m and --prefix mask secure values unless --decrypt.",
+        f"       {PROG} get [options] --prefix PREFIX"
     )
+    get.description = (
+        "Print a state item's value, or with TEMPLATE (which must contain {{ or {%; else use "
+        "--template) the template rendered with `state` bound to the value. As in lava, plain "
+        "`get ID [TEMPLATE]` prints a secure value decrypted (a shell payload needs it); "
+        "--json, -m and --prefix mask secure values unless --decrypt."
+    )
+    _global_options(get, suppress=True)
     get.add_argument(
         "words",
         metavar="ID",
@@ -294,7 +265,7 @@ def _add_get(commands: Any, common: argparse.ArgumentParser) -> None:
     get.add_argument(
         "--template",
         metavar="TEMPLATE",
-        help="the Jinja template, even one without {{ or {%%}",
+        help="the Jinja template, even one without {{ or {%%",
     )
     get.add_argument(
         "-m",
@@ -323,15 +294,21 @@ def _add_get(commands: Any, common: argparse.ArgumentParser) -> None:
     get.add_argument("--reveal", dest="decrypt", action="store_true", help="same as --decrypt")
 
 
-def _add_rm(commands: Any, common: argparse.ArgumentParser) -> None:
-    rm = _command(
-        commands,
-        "rm",
-        common,
-        help="delete state items",
-        description="Delete state items. An absent id is no error (exit 0, as lava's), but is "
-        "said on stderr.",
+def _ls(ls: argparse.ArgumentParser) -> None:
+    ls.description = (
+        "List the ids of the unexpired state items, sorted (a Scan of the table's metadata; "
+        "values are never read)."
     )
+    _global_options(ls, suppress=True)
+    ls.add_argument("prefix", metavar="PREFIX", nargs="?", help="only ids starting with it")
+    ls.add_argument("--json", action="store_true", help="print each item's metadata as JSON")
+
+
+def _rm(rm: argparse.ArgumentParser) -> None:
+    rm.description = (
+        "Delete state items. An absent id is no error (exit 0, as lava's), but is said on stderr."
+    )
+    _global_options(rm, suppress=True)
     rm.add_argument("state_ids", metavar="ID", nargs="+")
     rm.add_argument(
         "--if-version",
@@ -341,16 +318,13 @@ def _add_rm(commands: Any, common: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_render(commands: Any, common: argparse.ArgumentParser) -> None:
-    render = _command(
-        commands,
-        "render",
-        common,
-        help="print a job spec with its declared state resolved and its templates rendered",
-        description="Print a job spec (JSON) with its `state` map resolved in one batched "
-        "read and its Jinja templates rendered, as a job's initialisation does; secure "
-        "material masked unless --reveal.",
+def _render(render: argparse.ArgumentParser) -> None:
+    render.description = (
+        "Print a job spec (JSON) with its `state` map resolved in one batched read and its "
+        "Jinja templates rendered, as a job's initialisation does; secure material masked "
+        "unless --reveal."
     )
+    _global_options(render, suppress=True)
     job_spec = render.add_argument(
         "job_spec", metavar="JOB_SPEC.json", help="the job spec file (- for stdin)"
     )
@@ -365,25 +339,20 @@ def _add_render(commands: Any, common: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_local(commands: Any) -> None:
-    local = _command(
-        commands,
-        "local",
-        None,
-        help="the embedded local AWS: `local up` runs it, `local env` prints its exports",
-        description="An embedded AWS (moto) on 127.0.0.1 with a realm's table, KMS key, stream "
-        "processor and TTL sweeper. Needs the local extra: pip install 'lava-state[local]'.",
+def _local(local: argparse.ArgumentParser) -> None:
+    local.description = (
+        "An embedded AWS (moto) on 127.0.0.1 with a realm's table, KMS key, stream processor "
+        "and TTL sweeper. Needs the local extra: pip install 'lava-state[local]'."
     )
     local_commands = local.add_subparsers(dest="local_command", required=True, metavar="COMMAND")
-    up = _command(
-        local_commands,
+    up = local_commands.add_parser(
         "up",
-        None,
         help="run it until Ctrl-C, after printing the export lines that point a shell at it",
         description="Run the embedded AWS until Ctrl-C. It prints `export ...` lines (run them "
         'in the shells that use it, or `eval "$(lava-state local env)"`). It serves its own '
         "endpoint: --endpoint-url, --region and --profile do not apply.",
     )
+    up.set_defaults(command_parser=up)
     up.add_argument(
         "-r",
         "--realm",
@@ -397,23 +366,52 @@ def _add_local(commands: Any) -> None:
         "-v",
         "--verbose",
         action="store_true",
-        help="log each change the stream processor routes (a JSON line per batch)",
+        help="log what the stream processor routes (JSON lines per change and per batch)",
     )
     # Accepted here only to be refused with a reason (see cmd_local_up).
     for option in ("--profile", "--endpoint-url", "--region"):
         up.add_argument(option, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
-    env = _command(
-        local_commands,
+    env = local_commands.add_parser(
         "env",
-        None,
         help="print the export lines of a running `local up` again",
         description="Print the export lines of the `lava-state local up` running on --port "
         "(or of the only one running), after checking that its endpoint answers: "
         'eval "$(lava-state local env)".',
     )
+    env.set_defaults(command_parser=env)
     env.add_argument(
         "--port", type=_port, help="the port of its `local up` (default: the only one running)"
     )
+
+
+def _demo(demo: argparse.ArgumentParser) -> None:
+    demo.description = (
+        "Run the demo scenario (publish, read, react, expire) on an embedded AWS of its own, "
+        "printing each step; exit 0 when every step behaved. Needs the local extra: "
+        "pip install 'lava-state[local]'."
+    )
+
+
+def _completion(completion: argparse.ArgumentParser) -> None:
+    completion.description = (
+        "Print a completion script for SHELL. bash: `source <(lava-state completion bash)` "
+        "(or save it under ~/.local/share/bash-completion/completions/lava-state); zsh: save "
+        "it as _lava-state in a directory of your $fpath."
+    )
+    completion.add_argument("shell", metavar="SHELL", choices=("bash", "zsh"), help="bash or zsh")
+
+
+#: Each command's arguments, defined on its parser.
+_GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
+    "put": _put,
+    "get": _get,
+    "ls": _ls,
+    "rm": _rm,
+    "render": _render,
+    "local": _local,
+    "demo": _demo,
+    "completion": _completion,
+}
 
 
 def client_options(args: argparse.Namespace) -> dict[str, Any]:

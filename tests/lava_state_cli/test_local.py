@@ -45,22 +45,37 @@ class Served:
         try:
             return self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            # Fail instead of hanging (a parent that ignores SIGINT, such as a
-            # shell's background job, passes that on to the child).
-            self.process.kill()
+            self.process.kill()  # fail instead of hanging
             raise
+
+
+@contextmanager
+def interruptible_children() -> Iterator[None]:
+    """Children started meanwhile take Ctrl-C (SIGINT) even if this process ignores it.
+
+    A shell's background job ignores SIGINT and its children inherit that; a
+    handled signal is reset to its default at exec, an ignored one is not.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 @contextmanager
 def local_up(env: dict[str, str], *args: str) -> Iterator[Served]:
     """Run ``lava-state local up ARGS`` until the block ends; its output is collected."""
-    with subprocess.Popen(
-        [sys.executable, "-m", "lava_state_cli", "local", "up", *args],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    ) as process:
+    with (
+        interruptible_children(),
+        subprocess.Popen(
+            [sys.executable, "-m", "lava_state_cli", "local", "up", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process,
+    ):
         try:
             assert process.stdout is not None
             exports, printed = {}, ""
@@ -182,6 +197,14 @@ def test_local_env_prints_the_exports_of_the_running_stack(tmp_path: Path) -> No
     gone = run(env, "local", "env")
     assert gone.returncode == 1
     assert "no `lava-state local up` is running: start one" in gone.stderr
+
+
+def test_sigterm_stops_it_as_ctrl_c_does(tmp_path: Path) -> None:
+    with local_up(clean_env(tmp_path), "--port", "0") as served:
+        assert len(list((tmp_path / "lava-state").glob("local-*.json"))) == 1
+        served.process.terminate()
+        assert served.process.wait(timeout=30) == 0
+    assert list((tmp_path / "lava-state").iterdir()) == []
 
 
 def write_state(directory: Path, port: int, *, pid: int, endpoint_url: str) -> Path:
