@@ -185,3 +185,30 @@ def test_a_bad_realm_is_refused_before_any_aws_call(cli_env: dict[str, str], rea
         )
     env = {**cli_env, "LAVA_REALM": realm}
     assert "is not valid" in run(env, "get", "sid").stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["put", "sid", "-p", "a=1", "--ttl", "2h", "-r", "r1", "--json"],
+        ["get", "sid", "{{ state }}", "--json", "--decrypt"],
+        ["get", "--prefix", "app/", "-i"],
+        ["ls", "app/", "--json"],
+        ["rm", "a", "--if-version", "2"],
+        ["render", "-", "--lenient"],
+        ["local", "up", "--port", "0", "-v"],
+        ["local", "env"],
+        ["demo"],
+        ["completion", "zsh"],
+    ],
+)
+def test_the_invoked_commands_grammar_alone_parses_as_the_whole(argv: list[str]) -> None:
+    def parsed(command: str | None) -> dict[str, Any]:
+        args = vars(build_parser(command).parse_args(argv))
+        return {key: value for key, value in args.items() if key != "command_parser"}
+
+    assert parsed(argv[0]) == parsed(None)
+
+
+def test_the_help_of_a_partial_parser_still_lists_every_command() -> None:
+    assert build_parser("put").format_help() == build_parser().format_help()
