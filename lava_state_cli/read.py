@@ -31,9 +31,10 @@ def get_arguments(args: argparse.Namespace) -> tuple[list[str], str | None]:
 
     words: list[str] = args.words
     if args.prefix is not None:
-        extra = "ids" if words else "-m" if args.many else "--template" if args.template else ""
+        given = (("ids", bool(words)), ("-m", args.many), ("--template", args.template is not None))
+        extra = [name for name, present in given if present]
         if extra:
-            raise UsageError(f"--prefix reads every id under PREFIX: it takes no {extra}")
+            raise UsageError(f"--prefix reads every id under PREFIX: it takes no {extra[0]}")
         return [], None
     if not words:
         raise UsageError("an ID is required (or --prefix PREFIX)")
