@@ -28,9 +28,6 @@ from lava_state.constants import (
     ATTR_TTL,
     ENV_ACCOUNT_ID_ENDPOINT_MODE,
     ENV_ENDPOINT_URL,
-    ENV_REALM,
-    ENV_REALM_TOPIC,
-    ENV_TRACING,
 )
 from lava_state.naming import kms_alias, table_name, validate_realm
 from lava_state_local.runner import StreamRunner
@@ -259,12 +256,8 @@ class LocalAws:
     ) -> StreamRunner:
         """Run ``handler`` on the realm's stream as Lambda's event source mapping would.
 
-        The default handler is the stream processor with a client on this
-        server, configured from the environment as the Lambda is
-        (``LAVA_STATE_MISSING_TOPIC_TTL``, ``LAVA_STATE_REALM_TOPIC``,
-        ``LAVA_STATE_FIFO_TOPICS``, ``LAVA_STATE_TRACING``), for ``realm``; locally
-        the realm-wide topic is on and tracing off unless the environment says
-        otherwise. ``streams`` is the
+        The default handler is the stream processor (realm-wide topic off,
+        standard topics) with a client on this server. ``streams`` is the
         DynamoDB Streams client the runner reads with (default: a new one on
         this server). Stopped by :meth:`stop`.
         """
@@ -272,10 +265,8 @@ class LocalAws:
             from stream_processor.config import ProcessorSettings
             from stream_processor.handler import StreamProcessor
 
-            local_defaults = {ENV_REALM_TOPIC: "true", ENV_TRACING: "off"}
-            environ = {**local_defaults, **os.environ, ENV_REALM: realm}
             handler = StreamProcessor(
-                sns=self.client("sns"), settings=ProcessorSettings.from_env(environ)
+                sns=self.client("sns"), settings=ProcessorSettings(realm=realm, tracing="off")
             ).handle
         runner = StreamRunner(
             table_name(realm),

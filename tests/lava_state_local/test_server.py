@@ -6,7 +6,6 @@ from typing import Any
 import pytest
 
 from consumer_sdk import StateClient
-from consumer_sdk._receive import ChangeQueue
 from lava_state.aws import get_client, reset_clients
 from lava_state.naming import table_name
 from lava_state_local import LocalAws, local_aws
@@ -59,28 +58,3 @@ def test_reset_clients_forgets_cached_clients() -> None:
     assert get_client("dynamodb") is before
     reset_clients()
     assert get_client("dynamodb") is not before
-
-
-@pytest.mark.parametrize(("realm_topic", "expected"), [(None, ["put"]), ("false", [])])
-def test_the_default_processor_is_configured_from_the_environment(
-    local_aws: LocalAws,
-    realm: str,
-    publisher: StatePublisher,
-    monkeypatch: pytest.MonkeyPatch,
-    realm_topic: str | None,
-    expected: list[str],
-) -> None:
-    # Locally the realm-wide topic is on unless LAVA_STATE_REALM_TOPIC says otherwise.
-    if realm_topic is not None:
-        monkeypatch.setenv("LAVA_STATE_REALM_TOPIC", realm_topic)
-    queue = ChangeQueue(realm, sns=local_aws.client("sns"), sqs=local_aws.client("sqs"))
-    runner = local_aws.start_stream_runner(realm)
-    try:
-        queue.subscribe(queue.realm_topic())
-        publisher.put("sid", {"n": 1})
-        assert runner.wait_idle(timeout=10)
-        received = [d.event().kind.value for d in queue.receive(wait_seconds=1)]
-        assert received == expected
-    finally:
-        queue.close()
-        runner.stop()
