@@ -1,19 +1,28 @@
-# Two commands on a fresh clone: `make demo` and `make test`. Each builds its
-# own virtual environment (.venv) and installs what it needs.
+# Two commands on a fresh clone: `make demo` and `make test`. Both build the
+# virtual environment (.venv); each installs only what it needs: the demo the
+# package with its local extra (the embedded AWS), the tests the dev tools too.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+LOCAL_STAMP := $(VENV)/.installed-local
 
 .PHONY: demo test lint bench lambda-zip clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-demo: $(STAMP)
+$(LOCAL_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[local]'
+	touch $(LOCAL_STAMP)
+
+# The dev extra includes the local one.
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP) $(LOCAL_STAMP)
+
+demo: $(LOCAL_STAMP)
 	$(BIN)/lava-state demo
 
 lint: $(STAMP)

@@ -28,12 +28,13 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 import boto3
 
+from lava_state.aws import get_client
 from lava_state_local import local_aws
 from publisher import LavaStateItem
 
@@ -70,6 +71,78 @@ boto3.client("dynamodb").update_item(
         ":pub": {"S": "bare"}, ":zero": {"N": "0"}, ":one": {"N": "1"}},
 )
 """
+
+
+CANNED = {
+    "GetItem": json.dumps(
+        {
+            "Item": {
+                "state_id": {"S": "ours"},
+                **{
+                    "type": {"S": "json"},
+                    "value": {"S": json.dumps(VALUE)},
+                    "timestamp": {"S": "2026-01-01T00:00:00+00:00"},
+                    "ttl": {"N": "4000000000"},
+                    "publisher": {"S": "bench"},
+                    "version": {"N": "1"},
+                },
+            }
+        }
+    ),
+    "UpdateItem": json.dumps({"Attributes": {"version": {"N": "2"}}}),
+}
+
+
+def canned_response(request: Any, **_: Any) -> Any:
+    """A before-send hook: DynamoDB's answer without sending the request."""
+    from botocore.awsrequest import AWSResponse
+
+    operation = request.headers["X-Amz-Target"].decode().rpartition(".")[2]
+    body = CANNED.get(operation, "{}").encode()
+    headers = {"x-amzn-RequestId": "bench", "Content-Type": "application/x-amz-json-1.0"}
+
+    class Raw:
+        def stream(self, **_: Any) -> Iterator[bytes]:
+            yield body
+
+    return AWSResponse(request.url, 200, headers, Raw())
+
+
+def client_side_costs(
+    subjects: dict[str, Callable[[], object]], clients: tuple[Any, ...], rounds: int
+) -> dict[str, float]:
+    """Median us per op of each subject with the server left out: the same calls
+    through the whole botocore stack, answered by a before-send hook, so neither
+    the server nor its share of the GIL is in the figures."""
+    for client in clients:
+        client.meta.events.register("before-send.dynamodb.*", canned_response)
+    try:
+        for fn in subjects.values():
+            for _ in range(50):
+                fn()
+        samples: dict[str, list[float]] = {k: [] for k in subjects}
+        for _ in range(rounds):
+            for name, fn in subjects.items():
+                samples[name].append(timed(fn))
+    finally:
+        for client in clients:
+            client.meta.events.unregister("before-send.dynamodb.*", canned_response)
+    return {k: statistics.median(v) * 1e6 for k, v in samples.items()}
+
+
+def print_client_side(own: dict[str, float], med: dict[str, float]) -> None:
+    print()
+    print("client side only (botocore answered by a hook, no server): us per op")
+    for ours_name, raw_name, label in (
+        ("put", "raw_update", "put vs raw update_item"),
+        ("put_lava8", "raw_put", "lava8 put vs raw put_item"),
+        ("get", "raw_get", "get vs raw get_item"),
+    ):
+        extra = own[ours_name] - own[raw_name]
+        print(
+            f"  {label:<28}{own[ours_name]:>7.0f} vs {own[raw_name]:>4.0f}: lava-state adds "
+            f"{extra:>4.0f} us ({extra / (med[raw_name] * 1000):.1%} of the server round trip)"
+        )
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -179,6 +252,8 @@ def main() -> None:
                 cli[name].append(timed(lambda c=cmd: subprocess.run(c, env=env, check=True)))
         cli_med = {k: statistics.median(v) * 1000 for k, v in cli.items()}
 
+        own = client_side_costs(subjects, (raw, get_client("dynamodb")), args.ops * 4)
+
     rows = [
         ("raw boto3 update_item (the same request)", med["raw_update"], None),
         ("LavaStateItem.new(...).put()", med["put"], med["put"] / med["raw_update"]),
@@ -207,6 +282,7 @@ def main() -> None:
     print(f"{'operation':<48}{'ms/op':>9}{'ratio':>8}")
     for name, ms, ratio in rows:
         print(f"{name:<48}{ms:>9.2f}{(f'{ratio:.2f}' if ratio else 'base'):>8}")
+    print_client_side(own, med)
 
 
 if __name__ == "__main__":

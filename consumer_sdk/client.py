@@ -177,6 +177,37 @@ class StateClient:
         ]
         return self._decode_many(live, decrypt=decrypt, partial=partial)
 
+    def get_prefix(
+        self,
+        prefix: str,
+        *,
+        decrypt: bool = True,
+        partial: bool = False,
+        deadline: float = BATCH_GET_DEADLINE_S,
+    ) -> StateItems:
+        """The live items whose state_id starts with ``prefix``, sorted by id.
+
+        One listing finds the ids, then :meth:`get_many` reads them (strongly
+        consistent, batched). The listing is a **Scan**
+        (:func:`consumer_sdk.listing.list_states`): DynamoDB reads the metadata of
+        every item in the table, whatever the prefix, and bills for it; values are
+        read only for the matching ids. An item deleted or expired between the
+        listing and the read is left out; one created meanwhile may be missed.
+        An empty prefix reads every live item.
+
+        ``decrypt``, ``partial`` and ``deadline`` are :meth:`get_many`'s.
+
+        Raises:
+            InvalidInput: ``prefix`` is not a string.
+            (and what :meth:`get_many` raises, and the listing's AwsError)
+        """
+        from consumer_sdk.listing import list_states
+
+        if not isinstance(prefix, str):
+            raise InvalidInput(f"prefix must be a string, not {type(prefix).__name__}")
+        ids = sorted(summary.state_id for summary in list_states(self, prefix))
+        return self.get_many(ids, decrypt=decrypt, partial=partial, deadline=deadline)
+
     def _read_chunk(
         self, ids: Sequence[str], deadline_at: float
     ) -> tuple[list[RawItem], list[str]]:

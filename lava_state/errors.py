@@ -5,6 +5,7 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     LavaStateError
     ├── ConfigurationError           missing realm, bad setting, no region/credentials
     ├── InvalidInput (also ValueError)
+    │   ├── InvalidRealm             not letters, digits, '-', '_' (also a ConfigurationError)
     │   ├── InvalidStateId
     │   │   └── ReservedStateId      ids starting with "lava" cannot be posted
     │   ├── UnknownStateType         "No such state type", as lava says
@@ -55,6 +56,15 @@ class ConfigurationError(LavaStateError):
 
 class InvalidInput(LavaStateError, ValueError):
     """An argument was rejected before any AWS call; nothing was written."""
+
+
+class InvalidRealm(InvalidInput, ConfigurationError):
+    """The realm cannot name the realm's resources: it must be 1 to 36 letters, digits,
+    ``-`` or ``_`` (see :func:`lava_state.naming.validate_realm`).
+
+    Also a :class:`ConfigurationError`: the realm usually comes from ``LAVA_REALM``,
+    and code that caught a bad realm as a configuration error keeps working.
+    """
 
 
 class InvalidStateId(InvalidInput):

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 
 from lava_state.constants import MAX_STATE_ID_BYTES, RESERVED_PREFIX, SNS_MAX_TOPIC_NAME
-from lava_state.errors import ConfigurationError, InvalidStateId, ReservedStateId
+from lava_state.errors import (
+    ConfigurationError,
+    InvalidRealm,
+    InvalidStateId,
+    ReservedStateId,
+)
 
 TOPIC_PREFIX = "lava-state-"
 REALM_TOPIC_SUFFIX = "all"
@@ -15,6 +20,10 @@ _TOPIC_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 _ENCODED_MARKER = "lava-"  # plain ids never start with "lava" (any case): see topic_name
 _DIGEST_CHARS = 24  # 96 bits of SHA-256: collisions between encoded ids are not a concern
 _READABLE_CHARS = 64
+#: The longest realm: the deploy stack's longest derived name, the Lambda function
+#: ``lava-state-<realm>-stream-processor``, must fit AWS's 64 characters (the
+#: table, KMS alias, SNS topic and SQS queue names allow more).
+MAX_REALM_LENGTH = 36
 
 
 def table_name(realm: str) -> str:
@@ -28,10 +37,28 @@ def kms_alias(realm: str) -> str:
 
 
 def validate_realm(realm: object) -> str:
-    """Return the realm, or raise a ConfigurationError saying how to set it."""
+    """Return the realm if it can name the realm's resources.
+
+    A realm is 1 to :data:`MAX_REALM_LENGTH` ASCII letters, digits, ``-`` and
+    ``_``: it names the table ``lava.<realm>.state``, the KMS alias
+    ``alias/lava-<realm>-sys`` and the SNS topics ``lava-state-<realm>-...``
+    (where ``.`` is not allowed). Every path that takes a realm (the API's
+    constructors, ``LavaStateItem``, the CLI, the local stack) checks it here,
+    before any AWS call.
+
+    Raises:
+        ConfigurationError: no realm (None or blank): says how to set one.
+        InvalidRealm: the realm breaks the rule above (also a ConfigurationError).
+    """
     if not isinstance(realm, str) or not realm.strip():
         raise ConfigurationError(
             "no realm given: pass realm=... (CLI: -r/--realm) or set LAVA_REALM"
+        )
+    if not _TOPIC_SAFE.fullmatch(realm) or len(realm) > MAX_REALM_LENGTH:
+        raise InvalidRealm(
+            f"realm {realm!r} is not valid: use 1 to {MAX_REALM_LENGTH} letters, digits, "
+            "'-' and '_' (a realm names the table lava.<realm>.state and the SNS topics "
+            "lava-state-<realm>-...)"
         )
     return realm
 
@@ -70,15 +97,6 @@ def validate_posted_state_id(state_id: object) -> str:
     return checked
 
 
-def _topic_realm(realm: str) -> str:
-    realm = validate_realm(realm)
-    if not _TOPIC_SAFE.fullmatch(realm):
-        raise ConfigurationError(
-            f"realm {realm!r} cannot name an SNS topic: use letters, digits, '-' and '_' only"
-        )
-    return realm
-
-
 def topic_name(realm: str, state_id: str, *, fifo: bool = False) -> str:
     """The SNS topic that carries the changes of ``state_id`` in ``realm``.
 
@@ -95,9 +113,10 @@ def topic_name(realm: str, state_id: str, *, fifo: bool = False) -> str:
     and the id ``all`` (``lava-state-<realm>-all`` is the realm-wide topic).
 
     Raises:
-        ConfigurationError: the realm cannot be part of a topic name.
+        ConfigurationError: no realm.
+        InvalidRealm: the realm is not valid (see :func:`validate_realm`).
     """
-    base = f"{TOPIC_PREFIX}{_topic_realm(realm)}-"
+    base = f"{TOPIC_PREFIX}{validate_realm(realm)}-"
     suffix = FIFO_SUFFIX if fifo else ""
     if (
         _TOPIC_SAFE.fullmatch(state_id)
@@ -110,9 +129,8 @@ def topic_name(realm: str, state_id: str, *, fifo: bool = False) -> str:
 
     digest = hashlib.sha256(state_id.encode("utf-8", "surrogatepass")).hexdigest()
     name = f"{base}{_ENCODED_MARKER}{digest[:_DIGEST_CHARS]}"
+    # A valid realm always leaves room: an encoded name takes at most 147 of the 256.
     room = min(_READABLE_CHARS, SNS_MAX_TOPIC_NAME - len(name) - len(suffix) - 1)
-    if room < 0:
-        raise ConfigurationError(f"realm {realm!r} is too long to name SNS topics")
     readable = _TOPIC_UNSAFE.sub("_", state_id)[:room].strip("_")
     return f"{name}-{readable}{suffix}" if readable else f"{name}{suffix}"
 
@@ -121,10 +139,11 @@ def realm_topic_name(realm: str, *, fifo: bool = False) -> str:
     """The optional realm-wide topic ``lava-state-<realm>-all`` that carries every change.
 
     Raises:
-        ConfigurationError: the realm cannot be part of a topic name.
+        ConfigurationError: no realm.
+        InvalidRealm: the realm is not valid (see :func:`validate_realm`).
     """
     suffix = FIFO_SUFFIX if fifo else ""
-    return f"{TOPIC_PREFIX}{_topic_realm(realm)}-{REALM_TOPIC_SUFFIX}{suffix}"
+    return f"{TOPIC_PREFIX}{validate_realm(realm)}-{REALM_TOPIC_SUFFIX}{suffix}"
 
 
 def realm_from_table_name(table: str) -> str:

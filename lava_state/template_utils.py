@@ -43,7 +43,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
-from dateutil import easter as _easter  # type: ignore[import-untyped]
+from dateutil import easter as _easter
 from dateutil import parser as _parser
 from dateutil import relativedelta as _relativedelta
 from dateutil import tz as _tz

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, cast
 
 from lava_state.errors import LavaStateError
 from lava_state_cli.errors import CommandFailed, UsageError
-from lava_state_cli.parser import PROG, build_parser
+from lava_state_cli.parser import PROG, parse_args
 
 if TYPE_CHECKING:
     import argparse
@@ -30,8 +30,9 @@ COMMANDS: dict[str, str] = {
     "get": "lava_state_cli.read:cmd_get",
     "ls": "lava_state_cli.read:cmd_ls",
     "render": "lava_state_cli.read:cmd_render",
-    "local": "lava_state_cli.local:cmd_local_up",
+    "local": "lava_state_cli.local:cmd_local",
     "demo": "lava_state_cli.local:cmd_demo",
+    "completion": "lava_state_cli.completion:cmd_completion",
     "watch": "lava_state_cli.watch:cmd_watch",
     "wait": "lava_state_cli.watch:cmd_wait",
 }
@@ -51,10 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code.
 
     Raises:
-        SystemExit: a usage error (code 2), or ``--help`` (code 0), as argparse does.
+        SystemExit: a usage error (code 2), or ``--help``/``--version`` (code 0), as
+            argparse does.
     """
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    parser, args = parse_args(argv)
     # A command lives for one call, and most of its start-up is botocore
     # loading service models: hundreds of thousands of new objects, each
     # allocation burst triggering a cyclic collection over everything
@@ -65,7 +66,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return command(args.command)(args)
     except UsageError as exc:
-        parser.error(str(exc))
+        # The usage of the command that found the error, as argparse's own errors show.
+        getattr(args, "command_parser", parser).error(str(exc))
     except (LavaStateError, CommandFailed) as exc:
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1

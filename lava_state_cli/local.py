@@ -1,29 +1,81 @@
-"""The commands of the embedded local AWS: ``local up`` and ``demo`` (moto is
-imported only when one of them runs)."""
+"""The commands of the embedded local AWS: ``local up``, ``local env`` and ``demo``
+(moto is imported only when ``local up`` or ``demo`` runs).
+
+``local up`` records what it printed in a small state file, named by its port in
+``$XDG_RUNTIME_DIR/lava-state/`` (else a per-user directory under the temporary
+directory), which ``local env`` reads, and removes it when it stops.
+"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from lava_state.constants import ENV_REALM
+from lava_state_cli.errors import CommandFailed, UsageError
 
 if TYPE_CHECKING:
     import argparse
 
+#: The stream processor's (Powertools) logger: one JSON line per routed batch.
+PROCESSOR_LOGGER = "lava-state-stream-processor"
+DEFAULT_REALM = "dev"
+DEFAULT_PORT = 4566
+_INSTALL_HINT = "pip install 'lava-state[local]'"
+_ANSWER_TIMEOUT_S = 2.0
+
+
+def cmd_local(args: argparse.Namespace) -> int:
+    """``local up`` or ``local env``."""
+    if args.local_command == "env":
+        return cmd_local_env(args)
+    return cmd_local_up(args)
+
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    """``local up [--realm R] [--port P]``: print the export lines, serve until Ctrl-C."""
-    import threading
+    """``local up [-r R] [--port P] [-v]``: print the export lines, serve until Ctrl-C.
 
+    Raises:
+        UsageError: an AWS option was given (the stack serves its own endpoint).
+        InvalidRealm: the realm cannot name the realm's resources.
+        CommandFailed: the local extra is not installed, or the port is in use.
+    """
+    import errno
+    import logging
+    import signal
+    import threading
+    from contextlib import ExitStack
+
+    from lava_state.naming import validate_realm
+
+    _refuse_aws_options(args, "local up")
+    realm = validate_realm(args.realm or os.environ.get(ENV_REALM) or DEFAULT_REALM)
+    _require_local_extra("local up")
     from lava_state_local.server import local_aws
 
-    realm = args.realm or os.environ.get(ENV_REALM) or "dev"
-    # The stream runner and TTL sweeper stand in for Lambda and DynamoDB TTL.
-    with local_aws(realm, port=args.port, stream_runner=True, ttl_sweeper=True) as aws:
-        for key, value in {**aws.env(), ENV_REALM: realm}.items():
-            print(f"export {key}={value}")
+    with ExitStack() as stack:
+        try:
+            # The stream runner and TTL sweeper stand in for Lambda and DynamoDB TTL.
+            aws = stack.enter_context(
+                local_aws(realm, port=args.port, stream_runner=True, ttl_sweeper=True)
+            )
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise CommandFailed(
+                    f"port {args.port} is in use: choose another with --port"
+                ) from None
+            raise CommandFailed(f"cannot listen on port {args.port}: {exc.strerror}") from None
+        # Quiet unless asked: the processor's JSON lines would bury the export lines.
+        logging.getLogger(PROCESSOR_LOGGER).setLevel(
+            logging.INFO if args.verbose else logging.WARNING
+        )
+        exports = {**aws.env(), ENV_REALM: realm}
+        state_file = _write_state(aws.endpoint_url, realm, exports)
+        stack.callback(state_file.unlink, missing_ok=True)
+        print(_export_lines(exports), end="")
         print(
             f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it", flush=True
         )
@@ -32,6 +84,11 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             "expired items are deleted within seconds",
             flush=True,
         )
+        port = _port_of(aws.endpoint_url)
+        again = "lava-state local env" + ("" if port == DEFAULT_PORT else f" --port {port}")
+        print(f'# in another shell: eval "$({again})"', flush=True)
+        # SIGTERM (kill, a service manager) stops it as Ctrl-C does: the state file goes too.
+        signal.signal(signal.SIGTERM, _interrupt)
         try:
             threading.Event().wait()
         except KeyboardInterrupt:
@@ -39,8 +96,158 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_demo(_: argparse.Namespace) -> int:
-    """``demo``: the seed's scenario on an ephemeral local AWS; 0 when every step passed."""
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def cmd_local_env(args: argparse.Namespace) -> int:
+    """``local env [--port P]``: the export lines of the running ``local up``.
+
+    Raises:
+        CommandFailed: none runs (on that port), several run and no port was given,
+            or its endpoint does not answer.
+    """
+    directory = state_dir()
+    paths = (
+        [_state_file(directory, args.port)]
+        if args.port is not None
+        else sorted(directory.glob("local-*.json"))
+    )
+    running = [state for path in paths if (state := _running_state(path)) is not None]
+    where = f" on port {args.port}" if args.port is not None else ""
+    if not running:
+        raise CommandFailed(
+            f"no `lava-state local up` is running{where}: start one with `lava-state local up`"
+        )
+    if len(running) > 1:
+        ports = ", ".join(str(_port_of(state["endpoint_url"])) for state in running)
+        raise CommandFailed(
+            f"several `lava-state local up` are running (ports {ports}): choose one with --port"
+        )
+    (state,) = running
+    if not _answers(state["endpoint_url"]):
+        raise CommandFailed(
+            f"the `lava-state local up` of pid {state['pid']} does not answer at "
+            f"{state['endpoint_url']}"
+        )
+    print(_export_lines(state["env"]), end="")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """``demo``: the seed's scenario on an ephemeral local AWS; 0 when every step passed.
+
+    Raises:
+        UsageError: a realm or AWS option was given (the demo has its own).
+        CommandFailed: the local extra is not installed.
+    """
+    _refuse_aws_options(args, "demo", realm=True)
+    _require_local_extra("demo")
     from lava_state_local.demo import run_demo
 
     return run_demo()
+
+
+def state_dir() -> Path:
+    """Where ``local up`` records its state files (one per port)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime:
+        return Path(runtime) / "lava-state"
+    import tempfile
+
+    return Path(tempfile.gettempdir()) / f"lava-state-{os.getuid()}"
+
+
+def _refuse_aws_options(args: argparse.Namespace, command: str, *, realm: bool = False) -> None:
+    given = [
+        option
+        for option, value in (
+            ("--realm", getattr(args, "realm", None) if realm else None),
+            ("--endpoint-url", getattr(args, "endpoint_url", None)),
+            ("--region", getattr(args, "region", None)),
+            ("--profile", getattr(args, "profile", None)),
+        )
+        if value
+    ]
+    if given:
+        raise UsageError(
+            f"{command} serves its own AWS on 127.0.0.1 (region us-east-1, test credentials): "
+            f"{', '.join(given)} cannot apply"
+        )
+
+
+def _require_local_extra(command: str) -> None:
+    """Import the embedded AWS's server now, to say what is missing if it is not installed.
+
+    Raises:
+        CommandFailed: a module of the local extra is missing.
+    """
+    import importlib
+
+    try:
+        importlib.import_module("moto.moto_server.werkzeug_app")
+    except ModuleNotFoundError as exc:
+        raise CommandFailed(
+            f"{command} needs the embedded AWS (moto), which is not installed "
+            f"(no module {exc.name!r}): {_INSTALL_HINT}"
+        ) from None
+
+
+def _export_lines(exports: dict[str, str]) -> str:
+    import shlex
+
+    return "".join(f"export {key}={shlex.quote(value)}\n" for key, value in exports.items())
+
+
+def _port_of(endpoint_url: str) -> int:
+    return int(endpoint_url.rsplit(":", 1)[1])
+
+
+def _state_file(directory: Path, port: int) -> Path:
+    return directory / f"local-{port}.json"
+
+
+def _write_state(endpoint_url: str, realm: str, exports: dict[str, str]) -> Path:
+    """Record a running stack for ``local env`` (private to the user: mode 0600)."""
+    directory = state_dir()
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = _state_file(directory, _port_of(endpoint_url))
+    state = {"pid": os.getpid(), "realm": realm, "endpoint_url": endpoint_url, "env": exports}
+    # Written aside and renamed: `local env` never reads half a file.
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+        json.dump(state, out)
+    partial.replace(path)
+    return path
+
+
+def _running_state(path: Path) -> dict[str, Any] | None:
+    """The state in ``path`` if its ``local up`` still runs; a dead one's file is removed."""
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        pid = int(state["pid"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        path.unlink(missing_ok=True)  # its local up was killed before it could remove it
+        return None
+    except PermissionError:
+        pass  # alive, another user's
+    return state
+
+
+def _answers(endpoint_url: str) -> bool:
+    """Whether an HTTP server answers at ``endpoint_url`` (any status will do)."""
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(endpoint_url, timeout=_ANSWER_TIMEOUT_S):  # noqa: S310
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except OSError:
+        return False

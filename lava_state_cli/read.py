@@ -1,5 +1,5 @@
-"""The commands that read: ``get`` (one item, or ``-m`` several in one batch), ``ls``
-and ``render`` (a job spec expanded)."""
+"""The commands that read: ``get`` (one item, ``-m`` several in one batch, or
+``--prefix`` every item under a prefix), ``ls`` and ``render`` (a job spec expanded)."""
 
 from __future__ import annotations
 
@@ -10,10 +10,52 @@ from typing import TYPE_CHECKING
 from lava_state.errors import StateNotFound
 from lava_state_cli.errors import CommandFailed, UsageError
 from lava_state_cli.output import item_as_json, metadata_as_json, render_template, to_json
-from lava_state_cli.parser import client_options
+from lava_state_cli.parser import PROG, client_options
 
 if TYPE_CHECKING:
     import argparse
+
+
+def get_arguments(args: argparse.Namespace) -> tuple[list[str], str | None]:
+    """The ids to read and the template of ``get``'s arguments.
+
+    Without ``-m``, a second argument is a template only if it looks like one
+    (``{{``, ``{%`` or ``{#``): ``get a b`` is a usage error, not ``b`` printed as
+    a template. With ``-m`` every argument is an id, and one that looks like a
+    template is refused rather than reported missing.
+
+    Raises:
+        UsageError: the arguments do not make one of get's forms.
+    """
+    from lava_state.templating import has_template
+
+    words: list[str] = args.words
+    if args.prefix is not None:
+        given = (("ids", bool(words)), ("-m", args.many), ("--template", args.template is not None))
+        extra = [name for name, present in given if present]
+        if extra:
+            raise UsageError(f"--prefix reads every id under PREFIX: it takes no {extra[0]}")
+        return [], None
+    if not words:
+        raise UsageError("an ID is required (or --prefix PREFIX)")
+    if args.many:
+        if args.template is not None:
+            raise UsageError("-m prints values as JSON: --template applies to one item")
+        templates = [word for word in words if has_template(word)]
+        if templates:
+            raise UsageError(
+                f"-m reads ids only, and {templates[0]!r} looks like a template: "
+                "a template applies to one item (`get ID TEMPLATE`)"
+            )
+        return words, None
+    if len(words) > 2 or (len(words) == 2 and args.template is not None):
+        raise UsageError("several ids given: use `get -m ID1 ID2 ...` to read several items")
+    if len(words) == 2 and not has_template(words[1]):
+        raise UsageError(
+            f"{words[1]!r} is not a template (no {{{{ or {{%): to read several items use "
+            "`get -m ID1 ID2 ...`; to render it as a template anyway, pass --template"
+        )
+    return words[:1], words[1] if len(words) == 2 else args.template
 
 
 def cmd_get(args: argparse.Namespace) -> int:
@@ -21,27 +63,31 @@ def cmd_get(args: argparse.Namespace) -> int:
     template rendered with it, or with ``--json`` the whole item, secure values masked.
 
     Raises:
-        UsageError: several ids without ``-m``.
+        UsageError: the arguments make none of get's forms (see :func:`get_arguments`).
         StateNotFound: the item is absent or expired (unless ``-i``).
         LavaStateError: the read, decryption or template failed.
     """
     from consumer_sdk.client import StateClient
 
-    if args.many:
-        return cmd_get_many(args)
-    if args.more_ids:
-        raise UsageError("several ids given: use `get -m ID1 ID2 ...` to read several items")
+    ids, template = get_arguments(args)
+    if args.many or args.prefix is not None:
+        return cmd_get_many(args, ids)
+    (state_id,) = ids
     client = StateClient(**client_options(args))
-    secure_needed = not args.json or args.decrypt or args.template is not None
-    item = client.get(args.state_id, decrypt=secure_needed)
+    secure_needed = not args.json or args.decrypt or template is not None
+    item = client.get(state_id, decrypt=secure_needed)
     if item is None:
         if args.ignore_missing:
             return 0
-        raise StateNotFound(args.state_id, client.realm)
+        raise StateNotFound(state_id, client.realm)
     if args.json:
         print(to_json(item_as_json(item, reveal=args.decrypt), indent=2))
-    elif args.template is not None:
-        print(render_template(args.template, item.value))
+    elif template is not None:
+        from lava_state.template_lint import lint
+
+        for warning in lint(template):
+            print(f"{PROG}: warning: TEMPLATE: {warning}", file=sys.stderr)
+        print(render_template(template, item.value))
     elif isinstance(item.value, str):
         print(item.value)
     else:
@@ -49,8 +95,9 @@ def cmd_get(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_get_many(args: argparse.Namespace) -> int:
-    """``get -m ID...``: one batched read, one JSON object (values, or items with --json).
+def cmd_get_many(args: argparse.Namespace, ids: list[str]) -> int:
+    """``get -m ID...`` (one batched read) or ``get --prefix P`` (one listing, then
+    batched reads): one JSON object (values, or items with --json).
 
     Raises:
         CommandFailed: ids are absent (unless ``-i``), all named.
@@ -58,9 +105,11 @@ def cmd_get_many(args: argparse.Namespace) -> int:
     """
     from consumer_sdk.client import StateClient
 
-    ids = [args.state_id, *([args.template] if args.template is not None else []), *args.more_ids]
     client = StateClient(**client_options(args))
-    items = client.get_many(ids, decrypt=args.decrypt)
+    if args.prefix is not None:
+        items = client.get_prefix(args.prefix, decrypt=args.decrypt)
+    else:
+        items = client.get_many(ids, decrypt=args.decrypt)
     missing = [sid for sid in dict.fromkeys(ids) if sid not in items]
     if missing and not args.ignore_missing:
         noun = "state item" if len(missing) == 1 else "state items"
@@ -121,6 +170,10 @@ def cmd_render(args: argparse.Namespace) -> int:
         raise InvalidJobSpec(f"cannot read job spec {args.job_spec}: {exc.strerror}") from None
     except ValueError as exc:
         raise InvalidJobSpec(f"job spec {args.job_spec} is not valid JSON: {exc}") from None
+    from lava_state.template_lint import lint_structure
+
+    for warning in lint_structure(spec):
+        print(f"{PROG}: warning: {warning}", file=sys.stderr)
     client = StateClient(**client_options(args))
     expanded = expand_job_spec(spec, client=client, strict=not args.lenient)
     print(to_json(dict(expanded) if args.reveal else expanded.masked(), indent=2))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import os
+import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -30,7 +31,7 @@ from lava_state.constants import (
     ENV_ENDPOINT_URL,
     ENV_REALM_TOPIC,
 )
-from lava_state.naming import kms_alias, table_name
+from lava_state.naming import kms_alias, table_name, validate_realm
 from lava_state_local.runner import StreamRunner
 from lava_state_local.signal import WriteSignal
 from lava_state_local.sweeper import TtlMarks, TtlSweeper
@@ -108,7 +109,11 @@ class LocalAws:
         self._background: list[StreamRunner | TtlSweeper] = []
 
     def start(self) -> LocalAws:
-        """Start the server (port 0 picks a free port)."""
+        """Start the server (port 0 picks a free port).
+
+        Raises:
+            OSError: the port cannot be bound (``errno.EADDRINUSE``: it is in use).
+        """
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -125,9 +130,17 @@ class LocalAws:
 
         self._writes, self._ttl_marks = WriteSignal(), TtlMarks()
         app = _SerialisedApp(DomainDispatcherApplication(create_backend_app), self._writes)
-        self._server = make_server(
-            self._host, self._port, app, threaded=True, request_handler=QuietHandler
-        )
+        # Bound here, not by werkzeug, which prints its own message and exits on a busy port.
+        family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
+        with socket.create_server((self._host, self._port), family=family) as listener:
+            self._server = make_server(
+                self._host,
+                self._port,
+                app,
+                threaded=True,
+                request_handler=QuietHandler,
+                fd=listener.fileno(),
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="lava-state-local-aws", daemon=True
         )
@@ -205,9 +218,12 @@ class LocalAws:
         """Create the realm's state table (TTL on, NEW_AND_OLD_IMAGES stream) and KMS key.
 
         Returns the KMS key id. Idempotent for the table and alias.
+
+        Raises:
+            InvalidRealm: the realm cannot name the realm's resources.
         """
         dynamodb = self.client("dynamodb")
-        table = table_name(realm)
+        table = table_name(validate_realm(realm))
         try:
             dynamodb.create_table(
                 TableName=table,

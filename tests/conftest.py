@@ -12,7 +12,7 @@ import pytest
 
 from consumer_sdk import StateClient
 from lava_state.naming import table_name
-from lava_state_local import LocalAws
+from lava_state_local import LocalAws, RunnerSettings, StreamRunner
 from publisher import StatePublisher
 
 _LAVA_ENV = (
@@ -99,3 +99,19 @@ def client(local_aws: LocalAws, realm: str) -> StateClient:
 def cli_env(aws_env: dict[str, str], realm: str) -> dict[str, str]:
     """Environment for running ``lava-state`` as a subprocess against the local AWS."""
     return {**os.environ, **aws_env, "LAVA_REALM": realm}
+
+
+@pytest.fixture
+def start_runner(local_aws: LocalAws, realm: str) -> Iterator[Callable[..., StreamRunner]]:
+    """Start the event-source runner on this test's realm (stopped at teardown)."""
+    runners: list[StreamRunner] = []
+
+    def start(**kwargs: Any) -> StreamRunner:
+        settings = kwargs.pop("settings", None) or RunnerSettings(idle_poll=0.5)
+        runner = local_aws.start_stream_runner(realm, settings=settings, **kwargs)
+        runners.append(runner)
+        return runner
+
+    yield start
+    for runner in runners:
+        runner.stop()

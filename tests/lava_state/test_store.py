@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import boto3
 import pytest
 from botocore.stub import Stubber
 
@@ -265,3 +266,27 @@ def test_other_failures_are_raised_and_not_remembered(local_aws: LocalAws, realm
 
     stubber.deactivate()  # the next read reaches the (embedded) AWS: no table there
     assert store.settings.default_ttl == "7d"
+
+
+def test_reading_items_builds_a_kms_client_only_for_a_secure_value(
+    local_aws: LocalAws, realm: str, publisher: StatePublisher
+) -> None:
+    built: list[str] = []
+
+    class RecordingSession(boto3.session.Session):
+        def client(self, service_name: str, *args: Any, **kwargs: Any) -> Any:
+            built.append(service_name)
+            return super().client(service_name, *args, **kwargs)
+
+    publisher.put("plain", {"n": 1})
+    publisher.put("pw", "hunter2", type="secure")
+    session = RecordingSession(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    store = StateStore(realm, session=session, endpoint_url=local_aws.endpoint_url)
+    item = store.read("plain", decrypt=True)
+    assert item is not None and item.value == {"n": 1}
+    assert built == ["dynamodb"]
+    secure = store.read("pw", decrypt=True)
+    assert secure is not None and secure.value == "hunter2"
+    assert built == ["dynamodb", "kms"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import subprocess
 import sys
-from importlib.metadata import entry_points
+from importlib.metadata import entry_points, version
 from typing import Any
 
 import pytest
@@ -89,7 +89,9 @@ def test_collection_waits_for_the_command_and_is_restored(
         ["rm", "x"],
         ["render", "job.json"],
         ["local", "up"],
+        ["local", "env"],
         ["demo"],
+        ["completion", "bash"],
         ["watch", "x"],
         ["wait", "x"],
     ],
@@ -102,7 +104,18 @@ def test_every_command_of_the_parser_has_a_function(argv: list[str]) -> None:
 
 
 def test_the_dispatch_table_names_only_the_parsers_commands() -> None:
-    assert set(COMMANDS) == {"put", "get", "ls", "rm", "render", "local", "demo", "watch", "wait"}
+    assert set(COMMANDS) == {
+        "put",
+        "get",
+        "ls",
+        "rm",
+        "render",
+        "local",
+        "demo",
+        "completion",
+        "watch",
+        "wait",
+    }
 
 
 def test_a_put_loads_no_other_command_module(cli_env: dict[str, str]) -> None:
@@ -122,6 +135,62 @@ def test_a_put_loads_no_other_command_module(cli_env: dict[str, str]) -> None:
         "['lava_state_cli.app', 'lava_state_cli.errors', 'lava_state_cli.parser', "
         "'lava_state_cli.write']"
     )
+
+
+def test_a_put_imports_neither_shtab_nor_the_package_metadata(cli_env: dict[str, str]) -> None:
+    # --version and completion pay for what they use; a put does not.
+    code = (
+        "import sys\n"
+        "from lava_state_cli import main\n"
+        "assert main(['put', 'sid', '-v', '1']) == 0\n"
+        "print(sorted(m for m in ('shtab', 'lava_state_cli.completion', 'lava_state_cli.local') "
+        "if m in sys.modules))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=cli_env, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_version_is_the_installed_distributions(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run_in_process(capsys, "--version")
+
+    assert (code, err) == (0, "")
+    assert out == f"lava-state {version('lava-state')}\n"
+
+
+def test_help_describes_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run_in_process(capsys, "--help")
+    assert code == 0
+    lines = out.splitlines()
+    for name in COMMANDS:
+        # Each command's line in the list of commands carries its description.
+        (line,) = (line for line in lines if line.strip().split(" ")[0] == name)
+        assert len(line.strip()) > len(name) + 10, line
+    assert "exit codes: 0 ok, 1 error" in " ".join(out.split())
+    for argv in (["local", "--help"], ["local", "up", "--help"], ["local", "env", "--help"]):
+        code, out, _ = run_in_process(capsys, *argv)
+        assert code == 0
+        assert out.count("\n") > 5
+
+
+def test_a_usage_error_of_a_command_prints_that_commands_usage(
+    capsys: pytest.CaptureFixture[str], realm: str
+) -> None:
+    for argv, usage, message in (
+        (["put", "x", "-p", "a"], "usage: lava-state put ", "-p 'a': expected KEY=VALUE"),
+        (["get"], "usage: lava-state get ", "an ID is required"),
+        (["local", "up", "--region", "x"], "usage: lava-state local up ", "--region"),
+    ):
+        code, out, err = run_in_process(capsys, "-r", realm, *argv)
+        assert (code, out) == (2, "")
+        assert err.startswith(usage), err
+        assert message in err
+    # argparse's own error in a command, too: no "required: ID, ID" for get.
+    code, _, err = run_in_process(capsys, "get", "--json")
+    assert code == 2 and err.startswith("usage: lava-state get ")
+    assert "ID, ID" not in err
 
 
 def test_the_console_script_runs_main() -> None:

@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from consumer_sdk import StateClient
-from lava_state_cli.errors import UsageError
-from lava_state_cli.parser import build_parser, parse_params, parse_value
+from lava_state_cli.parser import build_parser, join_dash_values
 
-from .conftest import run, run_in_process
+from .conftest import run
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (("put", "sid", "-p", "lines"), "expected KEY=VALUE"),
-        (("put", "sid"), "one of the arguments -p/--param -v/--value is required"),
+        (
+            ("put", "sid"),
+            "one of the arguments -p/--param -v/--value --value-file --json-value is required",
+        ),
+        (("put", "sid", "-v", "1", "--json-value", "1"), "not allowed with"),
         (("frobnicate",), "invalid choice"),
     ],
 )
@@ -50,33 +52,6 @@ def test_put_condition_usage_errors(
     assert code == 2
     assert message in err
     assert stored() == {}
-
-
-def test_params_are_a_json_object_of_strings() -> None:
-    assert parse_params(["lines=45", "file=a=b.csv", "empty="]) == {
-        "lines": "45",
-        "file": "a=b.csv",
-        "empty": "",
-    }
-    for bad in ("lines", "=45"):
-        with pytest.raises(UsageError, match="expected KEY=VALUE"):
-            parse_params([bad])
-
-
-@pytest.mark.parametrize("text", ["NaN", "Infinity", "-Infinity"])
-def test_nan_and_infinity_are_strings(
-    text: str, realm: str, capsys: pytest.CaptureFixture[str]
-) -> None:
-    assert parse_value(text) == text
-    code, _, err = run_in_process(capsys, "put", "-r", realm, "x", f"--value={text}")
-    assert (code, err) == (0, "")
-    code, out, _ = run_in_process(capsys, "get", "-r", realm, "--json", "x")
-    assert json.loads(out)["value"] == text
-
-
-def test_json_values_still_parse() -> None:
-    assert parse_value('{"a": [1, 2.5, null]}') == {"a": [1, 2.5, None]}
-    assert parse_value("not json") == "not json"
 
 
 @pytest.mark.parametrize(
@@ -137,3 +112,103 @@ def test_profile_is_honoured(cli_env: dict[str, str], tmp_path: Any, client: Sta
     missing = run(env, "--profile", "nosuch", "put", "sid", "-v", "2")
     assert missing.returncode == 1
     assert "nosuch" in missing.stderr
+
+
+# Values that start with "-"
+
+
+@pytest.mark.parametrize(
+    ("argv", "value"),
+    [
+        (["-v", "-Infinity"], "-Infinity"),  # as the README documents it
+        (["-v", "-5"], -5),
+        (["--value", "-x y"], "-x y"),
+        (["-p", "-k=-v"], {"-k": "-v"}),
+        (["--json-value", "-1.5"], -1.5),
+    ],
+)
+def test_values_starting_with_a_dash_are_values(
+    cli: Callable[..., tuple[int, str, str]], client: StateClient, argv: list[str], value: Any
+) -> None:
+    code, _, err = cli("put", "sid", *argv)
+
+    assert (code, err) == (0, "")
+    assert client.get_value("sid") == value
+
+
+def test_a_ttl_starting_with_a_dash_reaches_the_ttl_rule(
+    cli: Callable[..., tuple[int, str, str]], stored: Callable[[], dict[str, Any]]
+) -> None:
+    code, _, err = cli("put", "sid", "-v", "1", "--ttl", "-5m")
+
+    assert code == 1  # our own validation (InvalidTTL), not argparse's usage error
+    assert err == "lava-state: TTL '-5m' must be a positive duration\n"
+    assert stored() == {}
+
+
+def test_only_the_values_of_options_are_joined() -> None:
+    assert join_dash_values(["-r", "-v", "put", "x", "-v", "-1", "-p", "k=v", "--ttl", "-2h"]) == [
+        "-r",
+        "-v",
+        "put",
+        "x",
+        "--value=-1",
+        "-p",
+        "k=v",
+        "--ttl=-2h",
+    ]
+    # Another command's -v is its own (local up -v is --verbose); after "--" nothing changes.
+    assert join_dash_values(["local", "up", "-v", "--port", "0"]) == [
+        "local",
+        "up",
+        "-v",
+        "--port",
+        "0",
+    ]
+    assert join_dash_values(["put", "x", "--", "-v", "-1"]) == ["put", "x", "--", "-v", "-1"]
+    assert join_dash_values(["put", "x", "-v"]) == ["put", "x", "-v"]
+    assert join_dash_values([]) == []
+
+
+# The realm
+
+
+@pytest.mark.parametrize("realm", ["bad realm", "a.b", "x" * 37])
+def test_a_bad_realm_is_refused_before_any_aws_call(cli_env: dict[str, str], realm: str) -> None:
+    for args in (("get", "sid"), ("put", "sid", "-v", "1"), ("ls",), ("rm", "sid")):
+        result = run(cli_env, "-r", realm, *args)
+        assert result.returncode == 1
+        assert result.stderr == (
+            f"lava-state: realm {realm!r} is not valid: use 1 to 36 letters, digits, '-' and "
+            "'_' (a realm names the table lava.<realm>.state and the SNS topics "
+            "lava-state-<realm>-...)\n"
+        )
+    env = {**cli_env, "LAVA_REALM": realm}
+    assert "is not valid" in run(env, "get", "sid").stderr
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["put", "sid", "-p", "a=1", "--ttl", "2h", "-r", "r1", "--json"],
+        ["get", "sid", "{{ state }}", "--json", "--decrypt"],
+        ["get", "--prefix", "app/", "-i"],
+        ["ls", "app/", "--json"],
+        ["rm", "a", "--if-version", "2"],
+        ["render", "-", "--lenient"],
+        ["local", "up", "--port", "0", "-v"],
+        ["local", "env"],
+        ["demo"],
+        ["completion", "zsh"],
+    ],
+)
+def test_the_invoked_commands_grammar_alone_parses_as_the_whole(argv: list[str]) -> None:
+    def parsed(command: str | None) -> dict[str, Any]:
+        args = vars(build_parser(command).parse_args(argv))
+        return {key: value for key, value in args.items() if key != "command_parser"}
+
+    assert parsed(argv[0]) == parsed(None)
+
+
+def test_the_help_of_a_partial_parser_still_lists_every_command() -> None:
+    assert build_parser("put").format_help() == build_parser().format_help()

@@ -83,6 +83,49 @@ def test_plain_get_keeps_lavas_form_and_refuses_extra_ids(
     assert "use `get -m ID1 ID2 ...`" in capsys.readouterr().err
 
 
+def test_a_second_argument_is_a_template_only_if_it_looks_like_one(
+    publisher: StatePublisher, realm: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher.put("sid", {"lines": "45"})
+
+    # `get sid missing` used to print "missing" and exit 0.
+    code, out, err = run_here(capsys, "get", "-r", realm, "sid", "missing")
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: lava-state get ")
+    assert "'missing' is not a template (no {{ or {%)" in err
+    assert "`get -m ID1 ID2 ...`" in err and "--template" in err
+
+    for template in ("{{ state.lines }}", "{% if state %}{{ state.lines }}{% endif %}"):
+        code, out, _ = run_here(capsys, "get", "-r", realm, "sid", template)
+        assert (code, out) == (0, "45\n")
+    # An explicit template need not look like one.
+    code, out, _ = run_here(capsys, "get", "-r", realm, "sid", "--template", "plain")
+    assert (code, out) == (0, "plain\n")
+    code, out, _ = run_here(capsys, "get", "-r", realm, "--template", "{{ state | length }}", "sid")
+    assert (code, out) == (0, "1\n")
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sid", "{{ x }}", "--template", "{{ y }}"], "use `get -m ID1 ID2 ...`"),
+        (["-m", "sid", "--template", "{{ y }}"], "--template applies to one item"),
+        (["--prefix", "p", "sid"], "--prefix reads every id under PREFIX: it takes no ids"),
+        (["--prefix", "p", "-m"], "it takes no -m"),
+        (["--prefix", "p", "--template", "t"], "it takes no --template"),
+        ([], "an ID is required (or --prefix PREFIX)"),
+    ],
+)
+def test_get_usage_errors(
+    realm: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    code, out, err = run_here(capsys, "get", "-r", realm, *argv)
+
+    assert (code, out) == (2, "")
+    assert err.startswith("usage: lava-state get ")
+    assert message in err
+
+
 # get -m
 
 
@@ -116,6 +159,56 @@ def test_get_many_missing_ids(
 
     code, out, _ = run_here(capsys, "get", "-r", realm, "-i", "-m", "a", "gone")
     assert (code, json.loads(out)) == (0, {"a": 1})
+
+
+def test_get_many_refuses_a_template_instead_of_reporting_it_missing(
+    publisher: StatePublisher, realm: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher.put("sid", 1)
+    publisher.put("limit", 2)
+
+    code, out, err = run_here(capsys, "get", "-r", realm, "-m", "sid", "limit", "{{x}}")
+
+    assert (code, out) == (2, "")
+    assert "-m reads ids only, and '{{x}}' looks like a template" in err
+    assert "not found" not in err
+
+
+# get --prefix
+
+
+def test_get_prefix_prints_the_live_items_under_a_prefix(
+    publisher: StatePublisher, dynamodb: Any, realm: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher.put("app/a b", {"lines": "45"})  # an id with a space (`get -m $(ls)` broke on it)
+    publisher.put("app/c", "text")
+    publisher.put("app/tok", "s3cr3t", type="secure")
+    publisher.put("other", 3)
+    dynamodb.put_item(
+        TableName=table_name(realm),
+        Item={
+            "state_id": {"S": "app/expired"},
+            "type": {"S": "json"},
+            "value": {"S": "1"},
+            "ttl": {"N": str(int(time.time()) - 10)},
+        },
+    )
+
+    code, out, _ = run_here(capsys, "get", "-r", realm, "--prefix", "app/")
+    assert code == 0
+    assert json.loads(out) == {"app/a b": {"lines": "45"}, "app/c": "text", "app/tok": SECRET_MASK}
+    assert list(json.loads(out)) == ["app/a b", "app/c", "app/tok"]  # sorted by id
+    assert "s3cr3t" not in out
+
+    code, out, _ = run_here(capsys, "get", "-r", realm, "--prefix", "app/t", "--decrypt")
+    assert json.loads(out) == {"app/tok": "s3cr3t"}
+
+    code, out, _ = run_here(capsys, "get", "-r", realm, "--prefix", "app/c", "--json")
+    item = json.loads(out)["app/c"]
+    assert (item["value"], item["version"], item["publisher"]) == ("text", 1, "tests")
+
+    code, out, _ = run_here(capsys, "get", "-r", realm, "--prefix", "nothing/")
+    assert (code, json.loads(out)) == (0, {})
 
 
 # ls
@@ -203,6 +296,27 @@ def test_render_prints_the_expanded_spec_masked_unless_revealed(
 
     code, out, _ = run_here(capsys, "render", "-r", realm, str(path), "--reveal")
     assert json.loads(out)["auth"] == "Bearer s3cr3t"
+
+
+def test_render_and_get_warn_about_lavas_tojson_trim_idiom(
+    publisher: StatePublisher, realm: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    publisher.put("sid", {"lines": "45"})
+    spec = {"state": {"sid": {}}, "args": ["{{ (utils.tojson(state.sid)) | tojson | trim('\"') }}"]}
+    path = tmp_path / "job.json"
+    path.write_text(json.dumps(spec))
+
+    code, out, err = run_here(capsys, "render", "-r", realm, str(path))
+    assert code == 0
+    assert err.startswith("lava-state: warning: $.args[0]: line 1: `| tojson | trim")
+    # Rendered all the same: a warning, not an error.
+    assert json.loads(out)["args"] == ['{\\"lines\\": \\"45\\"}']
+
+    code, out, err = run_here(
+        capsys, "get", "-r", realm, "sid", "{{ state | tojson | trim('\"') }}"
+    )
+    assert code == 0
+    assert "lava-state: warning: TEMPLATE: line 1:" in err
 
 
 def test_render_strict_and_lenient(

@@ -14,7 +14,7 @@ import pytest
 
 from consumer_sdk._receive import ChangeQueue
 from lava_state.naming import table_name
-from lava_state_local import LocalAws, RunnerSettings, StreamRunner
+from lava_state_local import LocalAws
 from stream_processor import ProcessorSettings, StreamProcessor
 
 if TYPE_CHECKING:
@@ -131,22 +131,6 @@ def make_processor(sns: Any) -> Callable[..., StreamProcessor]:
         return StreamProcessor(sns=sns_client, settings=ProcessorSettings(**settings), clock=clock)
 
     return make
-
-
-@pytest.fixture
-def start_runner(local_aws: LocalAws, realm: str) -> Iterator[Callable[..., StreamRunner]]:
-    """Start the event-source runner on this test's realm (stopped at teardown)."""
-    runners: list[StreamRunner] = []
-
-    def start(**kwargs: Any) -> StreamRunner:
-        settings = kwargs.pop("settings", None) or RunnerSettings(idle_poll=0.5)
-        runner = local_aws.start_stream_runner(realm, settings=settings, **kwargs)
-        runners.append(runner)
-        return runner
-
-    yield start
-    for runner in runners:
-        runner.stop()
 
 
 def clone(event: dict[str, Any]) -> dict[str, Any]:
