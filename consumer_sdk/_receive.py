@@ -81,6 +81,10 @@ class ChangeQueue:
     to it. :meth:`close` (also on leaving a ``with`` block) unsubscribes what
     it subscribed and deletes the queue it created.
 
+    ``durable`` keeps everything when closing: the subscriptions and the
+    queue stay (SNS keeps delivering to it) for the next process that opens
+    the same ``queue_name``; ``close(remove=True)`` removes them after all.
+
     ``fifo`` makes the topics and the created queue FIFO (``.fifo``);
     ``visibility_timeout`` (seconds) is the created queue's: how long a
     received message stays hidden before SQS delivers it again unless
@@ -97,6 +101,7 @@ class ChangeQueue:
         queue_name: str | None = None,
         fifo: bool = False,
         visibility_timeout: int | None = None,
+        durable: bool = False,
         **aws_options: Unpack[aws.AwsOptions],
     ) -> None:
         """Raises ConfigurationError when the realm cannot name SNS topics."""
@@ -108,6 +113,7 @@ class ChangeQueue:
         self._queue_url = queue_url
         self._queue_name = queue_name
         self._visibility_timeout = visibility_timeout
+        self.durable = durable
         self.created = False  # True once this object created the queue (close deletes it)
         self._queue_arn: str | None = None
         self._topics: list[str] = []
@@ -193,32 +199,51 @@ class ChangeQueue:
         )
         return response["TopicArn"]
 
-    def subscribe(self, topic_arn: str, *, raw: bool = True) -> str:
+    def allow(self, *topic_arns: str) -> None:
+        """Let these topics send to the queue this object created (one policy update for
+        all; a queue given by URL is left as it is).
+
+        Raises:
+            LavaStateError: SQS refused (translated).
+        """
+        queue_arn = self.queue_arn
+        new = [arn for arn in dict.fromkeys(topic_arns) if arn not in self._topics]
+        if not self.created or not new:
+            return
+        self._topics.extend(new)
+        aws.call(
+            self.aws.sqs.set_queue_attributes,
+            what="let the topics send to the queue",
+            QueueUrl=self.queue_url,
+            Attributes={"Policy": _queue_policy(queue_arn, self._topics)},
+        )
+
+    def subscribe(
+        self, topic_arn: str, *, raw: bool = True, filter_policy: Mapping[str, Any] | None = None
+    ) -> str:
         """Subscribe the queue to ``topic_arn``; returns the subscription's ARN.
 
         ``raw`` delivers the change message as the body (raw message
         delivery); otherwise the body is SNS's JSON envelope around it. Both
-        parse the same (:meth:`Delivery.event`).
+        parse the same (:meth:`Delivery.event`). ``filter_policy`` is an SNS
+        filter policy on the message attributes (``state_id``, ``event``,
+        ``type``): only matching changes are delivered.
 
         Raises:
             LavaStateError: SQS or SNS refused (translated).
         """
-        queue_arn = self.queue_arn
-        if self.created and topic_arn not in self._topics:
-            self._topics.append(topic_arn)
-            aws.call(
-                self.aws.sqs.set_queue_attributes,
-                what="let the topics send to the queue",
-                QueueUrl=self.queue_url,
-                Attributes={"Policy": _queue_policy(queue_arn, self._topics)},
-            )
+        self.allow(topic_arn)
+        attributes = {"RawMessageDelivery": "true" if raw else "false"}
+        if filter_policy is not None:
+            attributes["FilterPolicy"] = json.dumps(filter_policy)
+            attributes["FilterPolicyScope"] = "MessageAttributes"
         response = aws.call(
             self.aws.sns.subscribe,
             what=f"subscribe the queue to {topic_arn}",
             TopicArn=topic_arn,
             Protocol="sqs",
-            Endpoint=queue_arn,
-            Attributes={"RawMessageDelivery": "true" if raw else "false"},
+            Endpoint=self.queue_arn,
+            Attributes=attributes,
             ReturnSubscriptionArn=True,
         )
         arn = response["SubscriptionArn"]
@@ -281,10 +306,35 @@ class ChangeQueue:
                     failed.get("Code"),
                 )
 
+    def release(self, *deliveries: Delivery) -> None:
+        """Make received messages visible again at once (not deleted): the next receive,
+        by this process or another, gets them without waiting for the visibility timeout.
+
+        Best effort: a message that cannot be released is delivered again
+        after its visibility timeout anyway.
+
+        Raises:
+            LavaStateError: SQS refused the call (translated).
+        """
+        for start in range(0, len(deliveries), MAX_MESSAGES):
+            chunk = deliveries[start : start + MAX_MESSAGES]
+            aws.call(
+                self.aws.sqs.change_message_visibility_batch,
+                what="release unhandled notifications",
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(n), "ReceiptHandle": d.receipt_handle, "VisibilityTimeout": 0}
+                    for n, d in enumerate(chunk)
+                ],
+            )
+
     # -- cleaning up
 
-    def close(self) -> None:
+    def close(self, *, remove: bool | None = None) -> None:
         """Unsubscribe what this object subscribed and delete the queue it created.
+
+        A durable queue keeps both (``remove=True`` removes them all the same;
+        ``remove=False`` keeps them for any queue).
 
         Every step is tried, even after one failed; calling again retries what
         failed and does nothing when all is done.
@@ -292,6 +342,13 @@ class ChangeQueue:
         Raises:
             LavaStateError: the first step that failed (translated).
         """
+        if remove is None:
+            remove = not self.durable
+        if not remove:
+            # Kept for the next process: forget them, so that closing again does nothing.
+            self.subscriptions.clear()
+            self.created = False
+            return
         first_error: LavaStateError | None = None
         for arn in list(self.subscriptions):
             try:

@@ -13,6 +13,8 @@ from lava_state.constants import (
     BATCH_GET_MAX_CONCURRENCY,
     BATCH_GET_MAX_KEYS,
     DECRYPT_MAX_CONCURRENCY,
+    DEFAULT_MISSING_TOPIC_TTL_S,
+    DEFAULT_RESYNC_S,
 )
 from lava_state.errors import (
     BatchReadIncomplete,
@@ -29,6 +31,8 @@ from lava_state.store import StateStore
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
+    from consumer_sdk.subscription import Subscription
+    from consumer_sdk.wait import WaitMode
     from lava_state.settings import Settings
 
 _MISSING: Any = object()
@@ -280,6 +284,98 @@ class StateClient:
             raise next(errors[sid] for sid, _ in live if sid in errors)
         order = [sid for sid, _ in live if sid in decoded]
         return StateItems(((sid, decoded[sid]) for sid in order), errors=errors)
+
+    def subscribe(
+        self,
+        state_ids: Iterable[str] | None = None,
+        *,
+        prefix: str | None = None,
+        catch_up: bool = False,
+        name: str | None = None,
+        queue_url: str | None = None,
+        since: Mapping[str, int] | None = None,
+        resync: float | None = DEFAULT_RESYNC_S,
+        include_values: bool = True,
+        missing_topic_ttl: float = DEFAULT_MISSING_TOPIC_TTL_S,
+        auto_ack: bool = True,
+        visibility_timeout: int | None = None,
+    ) -> Subscription:
+        """Subscribe to the changes of ``state_ids``, of the ids starting with ``prefix``,
+        or both; returns the open :class:`~consumer_sdk.subscription.Subscription`
+        (iterate it; close it, or use it in a ``with`` block).
+
+        Each id's changes come through its own SNS topic (created if missing,
+        named as the stream processor names it); a ``prefix`` subscribes to
+        the realm-wide topic ``lava-state-<realm>-all`` with a filter policy on
+        the ``state_id`` message attribute (``""``: every id), which the
+        processor feeds only when ``LAVA_STATE_REALM_TOPIC=true``. An SQS queue
+        is created for it (``lava-state-<realm>-sub-<random>``), or the durable
+        queue of ``name`` (kept, and reused by the next subscription of that
+        name), or ``queue_url`` is used as it is (its policy must let the
+        topics send to it).
+
+        ``catch_up`` yields the current state of each id first (one batched
+        consistent read); ``since`` ({id: version}) names versions already
+        handled, and the first read yields what is newer. ``resync`` is the
+        interval of the periodic consistent reads (None: none); a read also
+        comes once ``missing_topic_ttl`` seconds (the processor's
+        ``LAVA_STATE_MISSING_TOPIC_TTL``) after subscribing. ``include_values``
+        False leaves values out of the changes (``fetch()`` reads them).
+        ``auto_ack`` False consumes changes only through ``ack()``.
+        ``visibility_timeout`` is the created queue's (SQS's default: 30 s).
+
+        Raises:
+            InvalidInput: no ids and no prefix, or a bad id, name or interval.
+            ConfigurationError: the realm cannot name SNS topics.
+            AccessDenied: SNS, SQS or DynamoDB refused (nothing is left behind).
+            AwsError: another AWS failure (nothing is left behind).
+        """
+        from consumer_sdk.subscription import Subscription
+
+        return Subscription(
+            self,
+            state_ids,
+            prefix=prefix,
+            catch_up=catch_up,
+            name=name,
+            queue_url=queue_url,
+            since=since,
+            resync=resync,
+            include_values=include_values,
+            missing_topic_ttl=missing_topic_ttl,
+            auto_ack=auto_ack,
+            visibility_timeout=visibility_timeout,
+        ).start()
+
+    def wait_for(
+        self,
+        state_id: str,
+        predicate: Callable[[StateItem], bool] | None = None,
+        *,
+        timeout: float | None,
+        mode: WaitMode = "auto",
+    ) -> StateItem:
+        """Wait until ``state_id`` exists and satisfies ``predicate`` (given the item,
+        decrypted); return that item.
+
+        The current value is checked first. ``mode="react"`` then subscribes
+        (see :meth:`subscribe`) and reads the item when a change is notified;
+        ``"poll"`` reads with capped, jittered exponential backoff (50 ms
+        doubling to 2 s); ``"auto"`` reacts, and polls when it cannot subscribe.
+        ``timeout`` is in seconds (None: no limit). An exception raised by
+        ``predicate`` propagates.
+
+        Raises:
+            WaitTimeout: not satisfied within ``timeout`` (also a ``TimeoutError``).
+            InvalidInput: a bad mode or timeout.
+            InvalidStateId: not a valid id.
+            AccessDenied, AwsError: in ``react`` mode, subscribing failed; in any
+                mode, a read failed.
+            CorruptStateItem, EncryptionError: as :meth:`get`.
+        """
+        from consumer_sdk.wait import wait_for
+
+        return wait_for(self, state_id, predicate, timeout=timeout, mode=mode)
 
     def __repr__(self) -> str:
         return f"StateClient(realm={self.realm!r})"

@@ -40,6 +40,7 @@ if TYPE_CHECKING:
         UnknownStateType,
         UnsupportedInItemFormat,
         VersionConflict,
+        WaitTimeout,
         WriteOutcomeUnknown,
     )
     from lava_state.events import (
@@ -91,6 +92,7 @@ _WHERE = {
     "UnknownStateType": "lava_state.errors",
     "UnsupportedInItemFormat": "lava_state.errors",
     "VersionConflict": "lava_state.errors",
+    "WaitTimeout": "lava_state.errors",
     "WriteOutcomeUnknown": "lava_state.errors",
 }
 __all__ = [
@@ -128,6 +130,7 @@ __all__ = [
     "UnknownStateType",
     "UnsupportedInItemFormat",
     "VersionConflict",
+    "WaitTimeout",
     "WriteOutcomeUnknown",
 ]
 

@@ -84,3 +84,8 @@ SNS_MAX_TOPIC_NAME: Final = 256  # characters, ".fifo" included
 SNS_MAX_BATCH_ENTRIES: Final = 10  # PublishBatch entries per call
 SNS_MAX_PAYLOAD_BYTES: Final = 256 * 1024  # one message, and one whole PublishBatch call
 SNS_MAX_GROUP_ID: Final = 128  # FIFO MessageGroupId / MessageDeduplicationId length
+
+# Subscriptions (consumer_sdk.subscription): seconds between resync reads by
+# default. A lost notification reaches the subscriber within about this long,
+# for one consistent read of every subscribed id per interval.
+DEFAULT_RESYNC_S: Final = 60.0

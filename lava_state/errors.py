@@ -22,6 +22,7 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     ├── UnsupportedInItemFormat      a version feature asked for in lava8 format
     ├── EncryptionError              KMS refused to encrypt or decrypt
     ├── MalformedStreamRecord        a stream record that is not a lava-state change (poison)
+    ├── WaitTimeout (also TimeoutError) wait_for's condition did not hold in time
     └── AwsError                     any other AWS failure; carries .aws_code
         ├── AwsUnavailable           throttled, unreachable or 5xx after retries
         │   ├── BatchReadIncomplete  UnprocessedKeys left at the deadline; carries .state_ids
@@ -280,3 +281,34 @@ class ChangeNotPublished(AwsError):
     ) -> None:
         super().__init__(message, aws_code=aws_code, operation="PublishBatch")
         self.sender_fault = sender_fault
+
+
+class WaitTimeout(LavaStateError, TimeoutError):
+    """:meth:`~consumer_sdk.StateClient.wait_for` gave up: the item did not exist, or did not
+    satisfy the condition, within the timeout.
+
+    Also a ``TimeoutError``, so callers that handle timeouts generically catch it.
+    ``last`` is the last item read (None when the item never existed); the
+    message never quotes a value.
+    """
+
+    def __init__(
+        self, state_id: str, realm: str, *, timeout: float, last: StateItem | None = None
+    ) -> None:
+        found = (
+            "it does not exist"
+            if last is None
+            else f"it exists at version {last.version} but the condition does not hold"
+        )
+        super().__init__(
+            f"timed out after {timeout:g} s waiting for state item {state_id!r} "
+            f"in realm {realm!r}: {found}"
+        )
+        self.state_id = state_id
+        self.realm = realm
+        self.timeout = timeout
+        self.last = last
+
+    def __str__(self) -> str:
+        # OSError.__str__ would format errno and strerror.
+        return str(self.args[0])

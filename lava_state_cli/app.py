@@ -33,6 +33,8 @@ COMMANDS: dict[str, str] = {
     "local": "lava_state_cli.local:cmd_local",
     "demo": "lava_state_cli.local:cmd_demo",
     "completion": "lava_state_cli.completion:cmd_completion",
+    "watch": "lava_state_cli.watch:cmd_watch",
+    "wait": "lava_state_cli.watch:cmd_wait",
 }
 
 

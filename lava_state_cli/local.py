@@ -90,7 +90,13 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         # SIGTERM (kill, a service manager) stops it as Ctrl-C does: the state file goes too.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            threading.Event().wait()
+            # Timed waits: the kernel may deliver Ctrl-C to one of the server's
+            # threads, which does not wake an untimed wait of this one (Python
+            # runs signal handlers in the main thread only when it gets control
+            # back); so it was missed now and then. Now it stops within a second.
+            stopped = threading.Event()
+            while not stopped.wait(1.0):
+                pass
         except KeyboardInterrupt:
             print("# stopped", file=sys.stderr)
     return 0

@@ -127,6 +127,8 @@ COMMAND_HELP = {
     "local": "the embedded local AWS: `local up` runs it, `local env` prints its exports",
     "demo": "run the demo scenario on an ephemeral local AWS",
     "completion": "print a shell completion script (bash or zsh)",
+    "watch": "print each change of state items as it happens, until Ctrl-C",
+    "wait": "wait until a state item exists (and a condition holds)",
 }
 
 
@@ -401,6 +403,46 @@ def _completion(completion: argparse.ArgumentParser) -> None:
     completion.add_argument("shell", metavar="SHELL", choices=("bash", "zsh"), help="bash or zsh")
 
 
+def _watch(watch: argparse.ArgumentParser) -> None:
+    watch.description = (
+        "Print one line (or, with --json, one JSON line) per change of the given ids or "
+        "prefix as it happens, until Ctrl-C or SIGTERM; the queue and subscriptions made "
+        "for it are removed on exit. Secure values are never printed."
+    )
+    _global_options(watch, suppress=True)
+    watch.add_argument("state_ids", metavar="ID", nargs="*", help="the ids to watch")
+    watch.add_argument("--prefix", help="also watch every id starting with PREFIX")
+    watch.add_argument(
+        "--catch-up", action="store_true", help="first print the current state of each id"
+    )
+    watch.add_argument("--json", action="store_true", help="print each change as a JSON line")
+
+
+def _wait(wait: argparse.ArgumentParser) -> None:
+    wait.description = (
+        "Wait until the state item exists and, with --until, the expression holds; print its "
+        "value (nothing with -q) and exit 0, or exit 1 on timeout. Made for job payloads: "
+        "lava-state wait upstream-done --until 'state.rows > 0'."
+    )
+    _global_options(wait, suppress=True)
+    wait.add_argument("state_id", metavar="ID")
+    wait.add_argument(
+        "--timeout", type=float, default=60.0, help="seconds before giving up (default 60)"
+    )
+    wait.add_argument(
+        "--until",
+        metavar="EXPRESSION",
+        help="a Jinja expression over `state` (the value), e.g. 'state.rows > 0'",
+    )
+    wait.add_argument(
+        "--mode",
+        choices=("auto", "react", "poll"),
+        default="auto",
+        help="react to notifications, poll, or react and poll when subscribing fails (default)",
+    )
+    wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
+
+
 #: Each command's arguments, defined on its parser.
 _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "put": _put,
@@ -411,6 +453,8 @@ _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "local": _local,
     "demo": _demo,
     "completion": _completion,
+    "watch": _watch,
+    "wait": _wait,
 }
 
 

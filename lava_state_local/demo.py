@@ -1,4 +1,9 @@
-"""``lava-state demo``: the seed's scenario on an ephemeral embedded AWS."""
+"""``lava-state demo``: the seed's scenario on an ephemeral embedded AWS.
+
+Three jobs: demo/line-counter posts ``sid`` from a shell payload,
+demo/line-watcher (subscribed before it runs) reacts to the change, and
+demo/line-reporter gets ``sid`` rendered into its payload.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +27,8 @@ from lava_state_local.server import LocalAws, local_aws
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from consumer_sdk import StateClient
+    from consumer_sdk.changes import StateChange
     from lava_state.events import ChangeEvent
 
 REALM = "demo"
@@ -40,6 +48,46 @@ def _receive_change(queue: ChangeQueue) -> ChangeEvent | None:
         queue.ack(delivery)
         return event
     return None
+
+
+class _LineWatcher:
+    """Job demo/line-watcher: subscribes to 'sid' (before the counter runs) and, in a
+    thread, reacts to the first change, noting when it was yielded."""
+
+    def __init__(self, client: StateClient, say: Callable[[str], None]) -> None:
+        self.say = say
+        say("\n== job demo/line-watcher subscribes to 'sid' before the counter runs")
+        say(">>> subscription = client.subscribe(['sid'])")
+        # No settle or resync read: the demo ends long before either would come.
+        self.subscription = client.subscribe(["sid"], resync=None, missing_topic_ttl=0)
+        self.reacted: tuple[StateChange, float] | None = None
+        self.thread = threading.Thread(target=self._watch, name="demo-line-watcher")
+        self.thread.start()
+
+    def _watch(self) -> None:
+        with self.subscription:
+            for change in self.subscription.events(timeout=15):
+                self.reacted = (change, time.time())
+                return
+
+    def report(self) -> bool:
+        self.thread.join()
+        self.say("\n== job demo/line-watcher")
+        if self.reacted is None:
+            self.say("reacted to nothing within 15 s")
+            return False
+        change, at = self.reacted
+        self.say(
+            f"reacted to: {change.kind.value} of {change.state_id!r} version {change.version} "
+            f"by {change.publisher!r}, value {change.value}"
+        )
+        if change.approximate_creation_time is not None:
+            latency = (at - change.approximate_creation_time.timestamp()) * 1000
+            self.say(
+                f"publish -> react latency: {latency:.0f} ms (from the change's stream record "
+                "to the subscription yielding it)"
+            )
+        return bool(change.value == {"lines": str(LINES)})
 
 
 class _Demo:
@@ -73,7 +121,7 @@ class _Demo:
 
     def line_counter(self) -> bool:
         self.say("\n== an external actor subscribes to changes of 'sid' (SNS topic -> SQS queue)")
-        # Leaving the block unsubscribes and deletes the watcher's queue.
+        # Leaving the block unsubscribes and deletes the actor's queue.
         with ChangeQueue(
             REALM,
             queue_name="demo-watcher",
@@ -82,7 +130,9 @@ class _Demo:
         ) as queue:
             queue.subscribe(queue.state_topic("sid"))
             self.say(f"topic {topic_name(REALM, 'sid')}")
-            return self._count_lines(queue)
+            watcher = _LineWatcher(self.client, self.say)
+            counted = self._count_lines(queue)
+            return watcher.report() and counted
 
     def _count_lines(self, queue: ChangeQueue) -> bool:
         data = Path(self.tmp, "data.csv")

@@ -11,11 +11,12 @@ waiting consumer does not stall every writer.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
@@ -28,6 +29,7 @@ from lava_state.constants import (
     ATTR_TTL,
     ENV_ACCOUNT_ID_ENDPOINT_MODE,
     ENV_ENDPOINT_URL,
+    ENV_REALM_TOPIC,
 )
 from lava_state.naming import kms_alias, table_name, validate_realm
 from lava_state_local.runner import StreamRunner
@@ -44,6 +46,7 @@ if TYPE_CHECKING:
 
     from lava_state.aws import ServiceName
     from lava_state_local.runner import Handler, RunnerSettings
+    from stream_processor.config import ProcessorSettings
 
 LOG = logging.getLogger(__name__)
 
@@ -253,20 +256,23 @@ class LocalAws:
         handler: Handler | None = None,
         settings: RunnerSettings | None = None,
         streams: DynamoDBStreamsClient | None = None,
+        processor: ProcessorSettings | None = None,
     ) -> StreamRunner:
         """Run ``handler`` on the realm's stream as Lambda's event source mapping would.
 
-        The default handler is the stream processor (realm-wide topic off,
-        standard topics) with a client on this server. ``streams`` is the
-        DynamoDB Streams client the runner reads with (default: a new one on
-        this server). Stopped by :meth:`stop`.
+        The default handler is the stream processor with a client on this
+        server, configured by ``processor`` (default: from the environment as
+        the Lambda reads it, realm-wide topic on unless set: see
+        :func:`processor_settings`). ``streams`` is the DynamoDB Streams client
+        the runner reads with (default: a new one on this server). Stopped by
+        :meth:`stop`.
         """
         if handler is None:
-            from stream_processor.config import ProcessorSettings
             from stream_processor.handler import StreamProcessor
 
             handler = StreamProcessor(
-                sns=self.client("sns"), settings=ProcessorSettings(realm=realm, tracing="off")
+                sns=self.client("sns"),
+                settings=processor_settings(realm) if processor is None else processor,
             ).handle
         runner = StreamRunner(
             table_name(realm),
@@ -297,6 +303,24 @@ class LocalAws:
         return sweeper
 
 
+def processor_settings(realm: str, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
+    """The local stream processor's settings for ``realm``, read from ``environ`` (default:
+    the environment) as the Lambda reads them (``LAVA_STATE_MISSING_TOPIC_TTL``,
+    ``LAVA_STATE_REALM_TOPIC``, ``LAVA_STATE_FIFO_TOPICS``, ``LAVA_STATE_TRACING``).
+
+    One difference: the realm-wide topic is on unless ``LAVA_STATE_REALM_TOPIC``
+    says otherwise, so that prefix subscriptions work locally.
+
+    Raises:
+        ConfigurationError: a variable has a value that cannot be used.
+    """
+    from stream_processor.config import ProcessorSettings
+
+    env = dict(os.environ if environ is None else environ)
+    env.setdefault(ENV_REALM_TOPIC, "true")
+    return dataclasses.replace(ProcessorSettings.from_env(env), realm=realm)
+
+
 @contextmanager
 def local_aws(
     *realms: str,
@@ -310,7 +334,8 @@ def local_aws(
     With ``set_env``, the cached default sessions and clients are reset on
     entry and exit, so that default-constructed clients follow the endpoint.
 
-    ``stream_runner`` runs the stream processor on each realm's stream;
+    ``stream_runner`` runs the stream processor on each realm's stream,
+    configured from the environment (:func:`processor_settings`);
     ``ttl_sweeper`` deletes the realms' expired items (as TTL deletions).
     """
     with LocalAws(port=port) as aws:

@@ -235,3 +235,65 @@ def test_receive_stays_within_sqs_limits(queue: ChangeQueue) -> None:
         queue.receive(max_messages=11)
     with pytest.raises(ValueError, match="max_messages"):
         queue.receive(max_messages=0)
+
+
+def test_allow_sets_one_policy_for_many_topics(sqs: Any, queue: ChangeQueue) -> None:
+    calls: list[str] = []
+    queue.aws.sqs.meta.events.register(
+        "provide-client-params.sqs.SetQueueAttributes", lambda model, **_: calls.append(model.name)
+    )
+    topics = [queue.state_topic(f"id{n}") for n in range(5)]
+    queue.allow(*topics)
+    for topic in topics:
+        queue.subscribe(topic)  # already allowed: no further policy update
+    assert len(calls) == 1
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=queue.queue_url, AttributeNames=["Policy"])["Attributes"][
+            "Policy"
+        ]
+    )
+    assert policy["Statement"][0]["Condition"]["ArnEquals"]["aws:SourceArn"] == topics
+
+
+def test_a_filter_policy_delivers_only_matching_changes(
+    realm: str, sns: Any, queue: ChangeQueue
+) -> None:
+    topic = queue.realm_topic()
+    queue.subscribe(topic, filter_policy={"state_id": [{"prefix": "etl/"}]})
+    for state_id in ("other", "etl/a"):
+        publish(sns, topic, change(realm, state_id))
+    (delivery,) = receive_at_least(queue, 1)
+    assert delivery.event().state_id == "etl/a"
+    assert queue.receive(wait_seconds=1) == []
+
+
+def test_release_makes_a_message_visible_again_at_once(realm: str, sns: Any, sqs: Any) -> None:
+    with ChangeQueue(realm, visibility_timeout=60, sns=sns, sqs=sqs) as queue:
+        topic = queue.state_topic("sid")
+        queue.subscribe(topic)
+        publish(sns, topic, change(realm))
+        first = receive_one(queue)
+        queue.release(first)
+        again = receive_one(queue, wait_seconds=2)  # not after 60 s
+        assert again.message_id == first.message_id
+        queue.ack(again)
+
+
+def test_a_durable_queue_is_kept_until_removed(realm: str, sns: Any, sqs: Any) -> None:
+    name = f"lava-state-{realm}-sub-durable"
+    queue = ChangeQueue(realm, queue_name=name, durable=True, sns=sns, sqs=sqs)
+    topic = queue.state_topic("sid")
+    arn = queue.subscribe(topic)
+    url = queue.queue_url
+    queue.close()
+    assert arn in {
+        s["SubscriptionArn"]
+        for s in sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+    }
+    reopened = ChangeQueue(realm, queue_name=name, durable=True, sns=sns, sqs=sqs)
+    assert reopened.queue_url == url
+    assert reopened.subscribe(topic) == arn  # SNS does not subscribe twice
+    reopened.close(remove=True)
+    assert sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"] == []
+    with pytest.raises(ClientError, match=r"NonExistentQueue|QueueDoesNotExist"):
+        sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
