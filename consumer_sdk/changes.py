@@ -9,10 +9,10 @@ from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
-from lava_state.errors import InvalidInput, InvalidStateId
+from lava_state.errors import InvalidInput
 from lava_state.events import ChangeEvent
 from lava_state.model import StateType
-from lava_state.naming import validate_state_id
+from lava_state.naming import validate_state_ids
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -139,18 +139,8 @@ def durable_queue_name(realm: str, name: str) -> str:
 
 
 def checked_ids(state_ids: Iterable[str] | None) -> list[str]:
-    """Valid ids, deduplicated in order (as ``get_many`` checks them)."""
-    if state_ids is None:
-        return []
-    if isinstance(state_ids, str | bytes):
-        raise InvalidInput(f"state_ids must be a collection of ids: pass [{state_ids!r}]")
-    checked: dict[str, None] = {}
-    for position, state_id in enumerate(state_ids):
-        try:
-            checked[validate_state_id(state_id)] = None
-        except InvalidStateId as exc:
-            raise type(exc)(f"state_ids[{position}]: {exc}") from None
-    return list(checked)
+    """Valid ids, deduplicated in order (as ``get_many`` checks them); None: none."""
+    return [] if state_ids is None else validate_state_ids(state_ids)
 
 
 def checked_since(since: Mapping[str, int] | None) -> dict[str, int]:

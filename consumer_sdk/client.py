@@ -19,12 +19,11 @@ from lava_state.constants import (
 from lava_state.errors import (
     BatchReadIncomplete,
     InvalidInput,
-    InvalidStateId,
     LavaStateError,
     StateNotFound,
 )
 from lava_state.model import StateItem, StateType
-from lava_state.naming import validate_state_id
+from lava_state.naming import validate_state_id, validate_state_ids
 from lava_state.retry import batch_rounds
 from lava_state.store import StateStore
 
@@ -145,7 +144,7 @@ class StateClient:
             EncryptionError: a secure value could not be decrypted (unless ``partial``).
             AwsError: a read failed after retries.
         """
-        ids = _checked_ids(state_ids)
+        ids = validate_state_ids(state_ids)
         if not ids:
             return StateItems()
         deadline_at = time.monotonic() + deadline
@@ -379,34 +378,6 @@ class StateClient:
 
     def __repr__(self) -> str:
         return f"StateClient(realm={self.realm!r})"
-
-
-def _checked_ids(state_ids: Iterable[str]) -> list[str]:
-    """Validated ids, deduplicated in first-seen order.
-
-    Raises:
-        InvalidInput: a string (or anything not iterable, e.g. None) was passed
-            instead of a collection.
-        InvalidStateId: an id is invalid; the message names its position.
-    """
-    if isinstance(state_ids, str | bytes):
-        raise InvalidInput(
-            f"state_ids must be a collection of ids, not a single {type(state_ids).__name__}: "
-            f"pass [{state_ids!r}]"
-        )
-    try:
-        iterator = iter(state_ids)
-    except TypeError:
-        raise InvalidInput(
-            f"state_ids must be a collection of ids, not {type(state_ids).__name__}"
-        ) from None
-    checked: dict[str, None] = {}
-    for position, state_id in enumerate(iterator):
-        try:
-            checked[validate_state_id(state_id)] = None
-        except InvalidStateId as exc:
-            raise type(exc)(f"state_ids[{position}]: {exc}") from None
-    return list(checked)
 
 
 def _map_bounded(

@@ -7,6 +7,7 @@ import re
 from lava_state.constants import MAX_STATE_ID_BYTES, RESERVED_PREFIX, SNS_MAX_TOPIC_NAME
 from lava_state.errors import (
     ConfigurationError,
+    InvalidInput,
     InvalidRealm,
     InvalidStateId,
     ReservedStateId,
@@ -79,6 +80,34 @@ def validate_state_id(state_id: object) -> str:
             f"state_id is {size} UTF-8 bytes long: at most {MAX_STATE_ID_BYTES} are allowed"
         )
     return state_id
+
+
+def validate_state_ids(state_ids: object) -> list[str]:
+    """Validated ids, deduplicated in first-seen order.
+
+    Raises:
+        InvalidInput: a string (or anything not iterable, e.g. None) was passed
+            instead of a collection.
+        InvalidStateId: an id is invalid; the message names its position.
+    """
+    if isinstance(state_ids, str | bytes):
+        raise InvalidInput(
+            f"state_ids must be a collection of ids, not a single {type(state_ids).__name__}: "
+            f"pass [{state_ids!r}]"
+        )
+    try:
+        iterator = iter(state_ids)  # type: ignore[call-overload]
+    except TypeError:
+        raise InvalidInput(
+            f"state_ids must be a collection of ids, not {type(state_ids).__name__}"
+        ) from None
+    checked: dict[str, None] = {}
+    for position, state_id in enumerate(iterator):
+        try:
+            checked[validate_state_id(state_id)] = None
+        except InvalidStateId as exc:
+            raise type(exc)(f"state_ids[{position}]: {exc}") from None
+    return list(checked)
 
 
 def validate_posted_state_id(state_id: object) -> str:

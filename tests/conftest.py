@@ -14,6 +14,7 @@ from consumer_sdk import StateClient
 from lava_state.naming import table_name
 from lava_state_local import LocalAws, RunnerSettings, StreamRunner
 from publisher import StatePublisher
+from stream_processor import ProcessorSettings
 
 _LAVA_ENV = (
     "LAVA_REALM",
@@ -115,3 +116,11 @@ def start_runner(local_aws: LocalAws, realm: str) -> Iterator[Callable[..., Stre
     yield start
     for runner in runners:
         runner.stop()
+
+
+@pytest.fixture
+def runner(start_runner: Callable[..., StreamRunner], realm: str) -> StreamRunner:
+    """The stream processor on this realm as subscribers want it: a missing topic is not
+    remembered (a new subscriber's topic counts at once) and the realm topic is on."""
+    settings = ProcessorSettings(realm=realm, tracing="off", missing_topic_ttl=0, realm_topic=True)
+    return start_runner(processor=settings)

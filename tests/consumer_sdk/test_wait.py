@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,17 +14,8 @@ from consumer_sdk import StateClient, WaitTimeout
 from lava_state.errors import AwsError, InvalidInput, LavaStateError
 from lava_state_local import LocalAws, StreamRunner
 from publisher import StatePublisher
-from stream_processor import ProcessorSettings
 
 MODES = ("auto", "react", "poll")
-
-
-@pytest.fixture
-def runner(local_aws: LocalAws, realm: str) -> Iterator[StreamRunner]:
-    settings = ProcessorSettings(realm=realm, tracing="off", missing_topic_ttl=0)
-    runner = local_aws.start_stream_runner(realm, processor=settings)
-    yield runner
-    runner.stop()
 
 
 def later(publisher: StatePublisher, *puts: tuple[str, Any], delay: float = 0.3) -> threading.Timer:

@@ -8,24 +8,15 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from lava_state_local import LocalAws, StreamRunner
 from publisher import StatePublisher
-from stream_processor import ProcessorSettings
 
 Cli = Callable[..., tuple[int, str, str]]
-
-
-@pytest.fixture
-def runner(local_aws: LocalAws, realm: str) -> Iterator[StreamRunner]:
-    settings = ProcessorSettings(realm=realm, tracing="off", missing_topic_ttl=0, realm_topic=True)
-    runner = local_aws.start_stream_runner(realm, processor=settings)
-    yield runner
-    runner.stop()
 
 
 def leftovers(local_aws: LocalAws, realm: str) -> tuple[list[str], list[str]]:
