@@ -109,15 +109,17 @@ def run_state_action(
         "ustart": started.astimezone(UTC),
         "result": _copied(job_result) if job_result is not None else {},
     }
-    # A secure id is a secure location of the form ("state", id).
-    secure_ids = [str(loc[1]) for loc in secure_locations if loc[:1] == ("state",) and len(loc) > 1]
+    # Secure material by data flow: where the expanded spec holds it, seen from
+    # each name bound to the spec or a part of it (job.globals is globals).
     renderer = Renderer(
         context,
         strict=strict,
         state=state if isinstance(state, Mapping) else None,
-        secure_ids=secure_ids,
-        secure_values=[_at(job, loc) for loc in secure_locations],
-        secure_job_keys={str(loc[0]) for loc in secure_locations if loc and loc[0] != "state"},
+        secure={
+            "job": secure_locations,
+            "globals": [loc[1:] for loc in secure_locations if loc[0] == "globals"],
+            "state": [loc[1:] for loc in secure_locations if loc[0] == "state"],
+        },
     )
     state_id = renderer.render(action["state_id"], ("state_id",), root="action")
     # The job's own id is a label, not a template: it is used as it is.
@@ -156,16 +158,6 @@ def _secure_locations(job_spec: Mapping[str, Any]) -> tuple[Location, ...]:
     """
     locations = getattr(job_spec, "secure_locations", ())
     return tuple(tuple(loc) for loc in locations if isinstance(loc, tuple) and loc)
-
-
-def _at(node: Any, location: Location) -> Any:
-    """The value at ``location`` (None when the spec no longer has it)."""
-    try:
-        for key in location:
-            node = node[key]
-    except (LookupError, TypeError):
-        return None
-    return node
 
 
 def _copied(value: Any) -> Any:
