@@ -41,13 +41,13 @@ REDACTED = "<redacted>"
 
 # A field and its quoted value, as JSON text ("Plaintext": "...") or a Python
 # repr ('Plaintext': b'...'); the value's escapes are skipped over.
+_FIELDS = "|".join(map(re.escape, SECRET_FIELDS))
 _FIELD = re.compile(
-    r"""(?P<key>(?P<kq>["'])(?:%s)(?P=kq)\s*:\s*b?)(?P<q>["'])(?:\\.|(?!(?P=q)).)*(?P=q)"""
-    % "|".join(map(re.escape, SECRET_FIELDS)),
+    rf"""(?P<key>(?P<kq>["'])(?:{_FIELDS})(?P=kq)\s*:\s*b?)(?P<q>["'])(?:\\.|(?!(?P=q)).)*(?P=q)""",
     re.DOTALL,
 )
 _lock = threading.Lock()
-_installed = False
+_installed = threading.Event()
 
 
 def redact(text: str) -> str:
@@ -77,11 +77,10 @@ def install() -> None:
     Every logger under ``botocore`` that exists when called gets it, and
     :data:`BOTOCORE_LOGGERS` in any case.
     """
-    global _installed
-    if _installed:
+    if _installed.is_set():
         return
     with _lock:
-        if _installed:
+        if _installed.is_set():
             return
         names = set(BOTOCORE_LOGGERS) | {
             name
@@ -93,4 +92,4 @@ def install() -> None:
             logger = logging.getLogger(name)
             if not any(isinstance(f, RedactingFilter) for f in logger.filters):
                 logger.addFilter(redacting)
-        _installed = True
+        _installed.set()
