@@ -26,22 +26,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from contextvars import ContextVar
-from functools import cache, lru_cache
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from lava_state import template_limits
 from lava_state.errors import TemplateError, TemplateLimitExceeded, TemplateSecurityError
 from lava_state.template_limits import MAX_EXPONENT, MAX_RESULT_SIZE, TIME_BUDGET_S
+from lava_state.template_sandbox import CURRENT_RESOLVER, compiled, environment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import TracebackType
-
-    from jinja2 import Template
-    from jinja2.nodes import Node
-    from jinja2.nodes import Template as TemplateNode
-    from jinja2.sandbox import SandboxedEnvironment
 
 __all__ = [
     "MAX_EXPONENT",
@@ -55,8 +48,6 @@ __all__ = [
 
 #: A location in a structure: the keys and indexes leading to it from the root.
 Location = tuple[str | int, ...]
-#: A reference of a template to a context name: the name and the constant keys after it.
-Reference = tuple[str, tuple[Any, ...]]
 
 # Strings without any Jinja delimiter render to themselves: skipping them saves
 # a template compilation per plain string (most of a job spec).
@@ -65,18 +56,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Secure leaves shorter than this are not searched for in rendered text: too
 # many false positives. Loads of secure names are tracked regardless.
 _MIN_SECRET_TEXT = 4
-# Compiling a template costs far more than rendering it (about 0.25 ms per
-# state reference), and a scheduler expands the same job specs run after run:
-# compiled templates are kept, per mode, for the life of the process.
-_TEMPLATE_CACHE_SIZE = 1024
-# The filters the compiled templates call for `~` and for loops (see _bounded):
-# not identifiers, so that no template can name them.
-_CONCAT_FILTER = "lava-state.concat"
-_ITER_FILTER = "lava-state.iter"
 _MASK = "********"
-# The renderer whose template is being rendered in this thread/context: the
-# shared sandbox reports state accesses to it.
-_CURRENT: ContextVar[Renderer | None] = ContextVar("lava_state_renderer", default=None)
 _NO_STEP = object()
 
 
@@ -206,7 +186,7 @@ class Renderer:
 
         path = json_path(location, root)
         try:
-            template, references = _compiled(self._strict, text)
+            template, references = compiled(self._strict, text)
         except TemplateSyntaxError as exc:
             raise TemplateError(
                 f"template syntax error at {path}, line {exc.lineno}: "
@@ -223,7 +203,7 @@ class Renderer:
         # message may quote what it reached: withhold rather than risk it.
         withhold = any(name in self._secure for name, _ in references)
         self._budget.start()
-        token = _CURRENT.set(self)
+        token = CURRENT_RESOLVER.set(self)
         budget_token = template_limits.CURRENT_BUDGET.set(self._budget)
         try:
             rendered = template.render(self._context)
@@ -263,7 +243,7 @@ class Renderer:
             ) from None
         finally:
             template_limits.CURRENT_BUDGET.reset(budget_token)
-            _CURRENT.reset(token)
+            CURRENT_RESOLVER.reset(token)
         if uses_secure or any(secret in rendered for secret in self._secret_texts):
             self.secure_locations.append(location)
         return rendered
@@ -302,7 +282,7 @@ class Renderer:
         (_NO_STEP, key) when it is not a plain key or index."""
         if isinstance(node, Mapping):
             # Jinja's attribute access prefers a method (job.items) to a key,
-            # except on the state map, whose ids resolve first (see _resolve).
+            # except on the state map, whose ids resolve first (see resolve).
             if isinstance(key, str) and hasattr(node, key) and node is not self._state:
                 return _NO_STEP, key
             try:
@@ -317,7 +297,7 @@ class Renderer:
             return node[key], key % len(node)
         return _NO_STEP, key
 
-    def _resolve(self, obj: Any, name: Any) -> tuple[bool, Any]:
+    def resolve(self, obj: Any, name: Any) -> tuple[bool, Any]:
         """Called by the sandbox on every attribute or item access in a template.
 
         Returns (True, result) when the access is on the state map and
@@ -326,7 +306,6 @@ class Renderer:
         says so (in strict mode, dict methods too: ``state.get('x')``). Else
         (False, None): proceed normally.
         """
-        template_limits.check_time()
         if self._state is None or obj is not self._state:
             return False, None
         try:
@@ -334,7 +313,7 @@ class Renderer:
                 return True, self._state[name]
         except TypeError:  # an unhashable key: not an id
             pass
-        env = _environment(self._strict)
+        env = environment(self._strict)
         # Unsafe names go on to the sandbox, which refuses them loudly; the
         # lenient mode keeps dict methods, as lava's templates may use them.
         if (
@@ -363,167 +342,3 @@ def _template_line(tb: TracebackType | None) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
-
-
-@lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
-def _compiled(strict: bool, text: str) -> tuple[Template, frozenset[Reference]]:
-    """The compiled template for ``text`` (bounded: see :func:`_bounded`) and its references.
-
-    Raises Jinja's TemplateSyntaxError.
-    """
-    env = _environment(strict)
-    ast = env.parse(text)
-    references = _references(ast)
-    return env.from_string(_bounded(ast)), references
-
-
-def _bounded(ast: TemplateNode) -> TemplateNode:
-    """The template with every ``~`` and every for loop's items going through the
-    sandbox's bounds: Jinja compiles ``~`` to a plain join and loops to plain
-    Python loops, which no sandbox hook sees."""
-    from jinja2 import nodes
-    from jinja2.visitor import NodeTransformer
-
-    class Bound(NodeTransformer):
-        def visit_Concat(self, node: nodes.Concat) -> nodes.Node:
-            self.generic_visit(node)  # transforms the children in place
-            items = nodes.List(node.nodes, lineno=node.lineno)
-            return nodes.Filter(items, _CONCAT_FILTER, [], [], None, None, lineno=node.lineno)
-
-        def visit_For(self, node: nodes.For) -> nodes.Node:
-            self.generic_visit(node)
-            node.iter = nodes.Filter(
-                node.iter, _ITER_FILTER, [], [], None, None, lineno=node.lineno
-            )
-            return node
-
-    Bound().visit(ast)
-    return ast
-
-
-def _references(ast: Node) -> frozenset[Reference]:
-    """Every load of a name in a template, with the constant keys that follow it.
-
-    ``state.a['b']`` gives ``("state", ("a", "b"))``; ``state|dictsort`` or
-    ``state[name]`` give ``("state", ())``: the whole map is reachable.
-    """
-    from jinja2 import nodes
-
-    found: set[Reference] = set()
-
-    def visit(node: Node) -> None:
-        if isinstance(node, nodes.Getattr | nodes.Getitem):
-            keys: list[Any] = []
-            inner: Node = node
-            while True:
-                if isinstance(inner, nodes.Getattr):
-                    keys.append(inner.attr)
-                elif isinstance(inner, nodes.Getitem) and isinstance(inner.arg, nodes.Const):
-                    keys.append(inner.arg.value)
-                else:
-                    break
-                inner = inner.node
-            if isinstance(inner, nodes.Name):
-                found.add((inner.name, tuple(reversed(keys))))
-                return
-            if inner is not node:
-                visit(inner)
-                return
-        if isinstance(node, nodes.Name):
-            found.add((node.name, ()))
-            return
-        for child in node.iter_child_nodes():
-            visit(child)
-
-    visit(ast)
-    return frozenset(found)
-
-
-@cache
-def _environment(strict: bool) -> SandboxedEnvironment:
-    """The shared sandbox of one mode, built on first use (Jinja imported lazily).
-
-    Environments are thread-safe once configured; the state tracking is per
-    render, through :data:`_CURRENT`.
-    """
-    env: SandboxedEnvironment = _sandbox_class()(strict=strict)
-    return env
-
-
-def _resolved_or(obj: Any, key: Any, fallback: Callable[[Any, Any], Any]) -> Any:
-    """What the rendering Renderer makes of ``obj.key`` / ``obj[key]``, else Jinja's own lookup."""
-    renderer = _CURRENT.get()
-    if renderer is not None:
-        resolved, result = renderer._resolve(obj, key)
-        if resolved:
-            return result
-    return fallback(obj, key)
-
-
-@cache
-def _sandbox_class() -> type[Any]:
-    """Build the sandboxed environment class once (Jinja imported lazily)."""
-    from jinja2 import StrictUndefined, Undefined, pass_context
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    @pass_context  # never folded into a constant at compile time
-    def bounded_iter(context: Any, iterable: Any) -> Any:
-        return template_limits.bounded_iter(iterable)
-
-    @pass_context
-    def bounded_concat(context: Any, items: Any) -> str:
-        return template_limits.bounded_concat(items)
-
-    class Sandbox(ImmutableSandboxedEnvironment):
-        """Jinja's immutable sandbox (templates cannot modify the job spec, its state or
-        the caller's context), raising on unsafe access even in lenient mode,
-        resolving state ids, and bounding every operation that can grow a value
-        (:mod:`lava_state.template_limits`)."""
-
-        intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
-        # Every piece of output (templates, macros, set blocks) is joined here.
-        concat = staticmethod(template_limits.bounded_output)
-
-        def __init__(self, *, strict: bool) -> None:
-            super().__init__(
-                undefined=StrictUndefined if strict else Undefined,
-                # A job spec's strings are data: keep them byte for byte, trailing newline too.
-                keep_trailing_newline=True,
-                autoescape=False,
-            )
-            self.filters = {
-                name: template_limits.bounded_filter(name, func)
-                for name, func in self.filters.items()
-            }
-            self.filters[_CONCAT_FILTER] = bounded_concat
-            self.filters[_ITER_FILTER] = bounded_iter
-            self.globals["range"] = template_limits.bounded_range
-            self.globals["lipsum"] = template_limits.bounded_lipsum(
-                cast("Callable[..., Any]", self.globals["lipsum"])
-            )
-
-        def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-            # Jinja returns an Undefined here, which a lenient render prints as "":
-            # a sandbox escape attempt must fail loudly instead.
-            raise SecurityError(
-                f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is unsafe"
-            )
-
-        def getattr(self, obj: Any, attribute: str) -> Any:
-            return _resolved_or(obj, attribute, super().getattr)
-
-        def getitem(self, obj: Any, argument: Any) -> Any:
-            return _resolved_or(obj, argument, super().getitem)
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            template_limits.check_binop(operator, left, right)
-            result = super().call_binop(context, operator, left, right)
-            return template_limits.check_size(result, f"the result of {operator}")
-
-        def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-            template_limits.check_call(__obj, args, kwargs)
-            result = super().call(__context, __obj, *args, **kwargs)
-            return template_limits.check_size(result, "the result of a call")
-
-    return Sandbox
