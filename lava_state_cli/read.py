@@ -147,11 +147,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
     other unprintable characters escaped (:func:`printable_id`).
 
     Raises:
+        InvalidStateId: PREFIX breaks the id rules.
         LavaStateError: the scan failed.
     """
     from consumer_sdk.client import StateClient
     from consumer_sdk.listing import list_states
+    from lava_state.naming import validate_state_id
 
+    if args.prefix:
+        validate_state_id(args.prefix)  # before any AWS call (a lone surrogate from argv)
     summaries = sorted(
         list_states(StateClient(**client_options(args)), args.prefix), key=lambda s: s.state_id
     )

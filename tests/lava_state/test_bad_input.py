@@ -354,3 +354,13 @@ def test_expand_job_spec_with_arbitrary_input_raises_only_documented_errors(
     setup: Setup, spec: Any
 ) -> None:
     _only_documented(lambda: expand_job_spec(spec, client=setup.client))
+
+
+def test_reads_refuse_bad_ids_and_prefixes_before_aws(setup: Setup) -> None:
+    for bad_ids in (None, "abc", 5, [None], ["a\udc80"]):
+        with pytest.raises(errors.InvalidInput):
+            setup.client.get_many(bad_ids)  # type: ignore[arg-type]
+    for prefix in (123, "a\udc80", "x" * 1025):
+        with pytest.raises(errors.InvalidInput):
+            setup.client.get_prefix(prefix)  # type: ignore[arg-type]
+    assert setup.calls.sent == []

@@ -62,3 +62,13 @@ def test_ls_prints_one_line_per_id(
     assert not any("\x1b" in line for line in lines)
     # Escaping is reversible: a backslash never stands for itself.
     assert len({printable_id(state_id) for state_id in ids}) == len(ids)
+
+
+def test_arguments_that_are_not_utf8_are_refused(
+    cli: Callable[..., tuple[int, str, str]], publisher: StatePublisher
+) -> None:
+    # Python decodes argv bytes that are not UTF-8 to lone surrogates.
+    for argv in (("get", "x\udcff"), ("ls", "x\udcff"), ("rm", "x\udcff")):
+        code, out, err = cli(*argv)
+        assert code == 1, err
+        assert err.startswith("lava-state: state_id has a lone surrogate"), err
