@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lava_state.codec import nested_deeper_than
 from lava_state.errors import InvalidAction
 from lava_state.model import StateType
 from lava_state.naming import validate_posted_state_id
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 ACTION_NAME = "state"
 REQUIRED_KEYS = ("action", "state_id", "value")
 OPTIONAL_KEYS = ("type", "ttl", "publisher", "kms_key")
+#: How deep an action, its job spec and its result may nest.
+MAX_NESTING = 100
 #: Names bound in action templates, as lava binds them.
 CONTEXT_NAMES = frozenset(
     {"job", "globals", "state", "realm", "start", "ustart", "result", "utils"}
@@ -70,7 +73,8 @@ def run_state_action(
     Raises:
         InvalidAction: not a ``state`` action, a required key is missing, or an
             unknown key is present (named, with the keys allowed); secure
-            material would be stored in clear.
+            material would be stored in clear; the action, spec or result
+            nests over 100 levels.
         TemplateError, TemplateSecurityError: a template failed; names its path
             (e.g. ``action.value.rows``) and line.
         InvalidStateId, ReservedStateId: the rendered state_id cannot be posted.
@@ -81,6 +85,12 @@ def run_state_action(
     state_type = StateType.parse(action.get("type") or StateType.JSON)
     if not isinstance(job_spec, Mapping):
         raise InvalidAction(f"the job spec must be a map, not {type(job_spec).__name__}")
+    for name, data in (("action", action), ("job spec", job_spec), ("job result", job_result)):
+        # Copying and rendering walk them recursively: refuse rather than a RecursionError.
+        if nested_deeper_than(data, MAX_NESTING):
+            raise InvalidAction(
+                f"the {name} nests maps and lists more than {MAX_NESTING} levels deep: flatten it"
+            )
     if publisher is None:
         publisher = StatePublisher(realm)
     elif realm is not None and realm != publisher.realm:

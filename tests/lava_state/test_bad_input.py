@@ -364,3 +364,19 @@ def test_reads_refuse_bad_ids_and_prefixes_before_aws(setup: Setup) -> None:
         with pytest.raises(errors.InvalidInput):
             setup.client.get_prefix(prefix)  # type: ignore[arg-type]
     assert setup.calls.sent == []
+
+
+def test_state_actions_refuse_deep_nesting_before_aws(setup: Setup) -> None:
+    from publisher import run_state_action
+
+    deep = deeply_nested(100_000)
+    action = {"action": "state", "state_id": "a", "value": "x"}
+    for args in (
+        ({**action, "value": deep}, {}),
+        (action, {"x": deep}),
+    ):
+        with pytest.raises(errors.InvalidAction, match="levels deep"):
+            run_state_action(*args, publisher=setup.publisher)
+    with pytest.raises(errors.InvalidAction, match="levels deep"):
+        run_state_action(action, {}, {"r": deep}, publisher=setup.publisher)
+    assert setup.calls.sent == []

@@ -71,4 +71,5 @@ def test_arguments_that_are_not_utf8_are_refused(
     for argv in (("get", "x\udcff"), ("ls", "x\udcff"), ("rm", "x\udcff")):
         code, out, err = cli(*argv)
         assert code == 1, err
+        assert out == ""
         assert err.startswith("lava-state: state_id has a lone surrogate"), err
