@@ -205,26 +205,33 @@ class Renderer:
         self._budget.start()
         token = CURRENT_RESOLVER.set(self)
         budget_token = template_limits.CURRENT_BUDGET.set(self._budget)
+        # The error is raised after the except clauses: raised inside one it
+        # would keep the original exception as its __context__, whose message
+        # may quote a value (a secure one), for any tool that walks the chain.
+        error: TemplateError | None = None
+        rendered = ""
         try:
             rendered = template.render(self._context)
             self._budget.add_output(len(rendered))
         except template_limits.LimitExceeded as exc:
             lineno = _template_line(exc.__traceback__)
-            raise TemplateLimitExceeded(
-                f"template at {path}{_at_line(lineno)} is not allowed: {exc} "
+            # The message may quote an operand (an exponent): withheld like any other.
+            detail = "a limit was crossed" if withhold else self._masked(str(exc))
+            error = TemplateLimitExceeded(
+                f"template at {path}{_at_line(lineno)} is not allowed: {detail} "
                 f"(limit {exc.limit}; see lava_state.template_limits)",
                 limit=exc.limit,
                 path=path,
                 lineno=lineno,
-            ) from None
+            )
         except SecurityError as exc:
             lineno = _template_line(exc.__traceback__)
-            raise TemplateSecurityError(
+            error = TemplateSecurityError(
                 f"template at {path}{_at_line(lineno)} is not allowed: {self._masked(str(exc))} "
                 "(templates run in a sandbox without access to Python internals)",
                 path=path,
                 lineno=lineno,
-            ) from None
+            )
         except Exception as exc:
             # Jinja's runtime errors, and Python's raised by operations inside the
             # template (1/0, int('x'), RecursionError...), whose message may quote a
@@ -236,14 +243,16 @@ class Renderer:
                 detail = self._masked(str(exc))
             else:
                 detail = self._masked(f"{type(exc).__name__}: {exc}")
-            raise TemplateError(
+            error = TemplateError(
                 f"cannot render the template at {path}{_at_line(lineno)}: {detail}",
                 path=path,
                 lineno=lineno,
-            ) from None
+            )
         finally:
             template_limits.CURRENT_BUDGET.reset(budget_token)
             CURRENT_RESOLVER.reset(token)
+        if error is not None:
+            raise error
         if uses_secure or any(secret in rendered for secret in self._secret_texts):
             self.secure_locations.append(location)
         return rendered

@@ -78,9 +78,13 @@ class Channels:
         self.texts.setdefault(channel, []).append(text if isinstance(text, str) else str(text))
 
     def error(self, channel: str, exc: BaseException) -> None:
-        self.add(channel, str(exc))
-        self.add(channel, repr(exc))
         self.add(channel, "".join(traceback.format_exception(exc)))
+        # Also what a tool walking the chain finds (suppressed contexts included).
+        chained: BaseException | None = exc
+        while chained is not None:
+            self.add(channel, str(chained))
+            self.add(channel, repr(chained))
+            chained = chained.__cause__ or chained.__context__
 
     def leaks(self) -> list[tuple[str, str]]:
         found = []

@@ -84,3 +84,23 @@ def test_a_name_without_secure_material_keeps_its_error_details() -> None:
     with pytest.raises(TemplateError, match="public") as raised:
         renderer().render_string("{{ {}[other.pw] }}")
     assert "withheld" not in str(raised.value)
+
+
+def test_errors_keep_no_original_exception_that_could_quote_a_value() -> None:
+    for template in (
+        "{{ {}[globals.pw] }}",
+        "{{ 2 ** ((globals.words|length) * 1000) }}",
+        "{{ ().__class__ }}",
+    ):
+        with pytest.raises(TemplateError) as raised:
+            renderer().render_string(template)
+        assert raised.value.__context__ is None
+        assert raised.value.__cause__ is None
+
+
+def test_limit_errors_of_templates_loading_a_secure_name_withhold_the_operands() -> None:
+    r = Renderer({"n": 12345}, secure={"n": [()]})
+    with pytest.raises(TemplateError) as raised:
+        r.render_string("{{ 2 ** n }}")
+    assert "12345" not in str(raised.value)
+    assert "MAX_EXPONENT" in str(raised.value)
