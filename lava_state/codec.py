@@ -170,7 +170,7 @@ def json_decode(text: str, state_id: str, *, secure: bool = False) -> Any:
         where = "" if secure else f" ({exc})"
     # Raised here, not in the except clause: the JSONDecodeError (which holds the
     # whole text, a secure plaintext even) is not kept as the error's __context__.
-    raise CorruptStateItem(state_id, f"the stored value is not valid JSON{where}")
+    raise CorruptStateItem(state_id, f"the stored value is not valid JSON{where}") from None
 
 
 # ----------------------------------------------------------------------------- encoding

@@ -147,6 +147,11 @@ class Renderer:
             for name, locations in (secure or {}).items()
         }
         self._secure = {name: locs for name, locs in self._secure.items() if locs}
+        # Every secure location and every path leading to one, by name.
+        self._prefixes = {
+            name: {loc[:i] for loc in locs for i in range(len(loc) + 1)}
+            for name, locs in self._secure.items()
+        }
         texts: set[str] = set()
         for name, locations in self._secure.items():
             for location in locations:
@@ -252,7 +257,7 @@ class Renderer:
             template_limits.CURRENT_BUDGET.reset(budget_token)
             CURRENT_RESOLVER.reset(token)
         if error is not None:
-            raise error
+            raise error from None
         if uses_secure or any(secret in rendered for secret in self._secret_texts):
             self.secure_locations.append(location)
         return rendered
@@ -273,18 +278,19 @@ class Renderer:
         locations = self._secure.get(name)
         if not locations:
             return False
+        prefixes = self._prefixes[name]
         node = self._context.get(name)
         path: tuple[Any, ...] = ()
         for access in keys:
-            if any(path[: len(loc)] == loc for loc in locations if len(loc) <= len(path)):
+            if path in locations:
                 return True  # inside a secure value
-            if not any(loc[: len(path)] == path for loc in locations):
+            if path not in prefixes:
                 return False  # nothing secure below
             node, key = self._step(node, access)
             if node is _NO_STEP:
                 return True
             path = (*path, key)
-        return any(loc[: len(path)] == path or path[: len(loc)] == loc for loc in locations)
+        return path in prefixes  # a secure value, or something holding one
 
     def _step(self, node: Any, key: Any) -> tuple[Any, Any]:
         """The child of ``node`` a template reaches with ``key``, and the key as stored;
