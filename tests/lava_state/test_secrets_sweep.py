@@ -30,7 +30,7 @@ from lava_state.errors import InvalidAction, LavaStateError, TemplateError, Vers
 from lava_state.model import SECRET_MASK
 from lava_state_cli import main
 from lava_state_local import LocalAws
-from publisher import PutSpec, StatePublisher, run_state_action
+from publisher import LavaStateItem, PutSpec, StatePublisher, run_state_action
 
 SECRET = "hunter2-SECRET"
 VALUE = {"pw": SECRET}
@@ -150,6 +150,9 @@ def test_no_secret_in_any_channel(
         seen.add("repr", repr(publisher.update("many-1", lambda v: v)))
         seen.add("repr", repr(client.get("token")))
         seen.add("repr", repr(client.get_many(["token", "bigtoken"])))
+        lava_item = LavaStateItem.get("token", realm, aws_session=local_aws.session())
+        assert lava_item.value == VALUE
+        seen.add("repr", repr(lava_item))
 
         # A conflict on a secure item: its message, repr and the stored item it carries.
         with pytest.raises(VersionConflict) as conflict:
