@@ -14,7 +14,8 @@ too-large value is never allocated) and its result after:
   filter's result is size-checked;
 - calls: ``str`` methods that pad or repeat (``center``, ``ljust``, ``rjust``,
   ``zfill``, ``expandtabs``, ``replace``, ``join``, ``translate``, ``format``,
-  ``format_map``); every call's result is size-checked; ``lipsum`` is bounded;
+  ``format_map``), ``re.sub`` and ``subn`` (``utils.re``); every call's
+  result is size-checked; ``lipsum`` is bounded;
 - ``range``: at most :data:`MAX_RANGE` items (Jinja's sandbox's own limit);
 - the output: one template renders at most :data:`MAX_OUTPUT` characters (its
   macros and ``{% set %}`` blocks included), one expansion (every string of a
@@ -245,14 +246,70 @@ def bounded_output(pieces: Iterable[str]) -> str:
     return "".join(collected)
 
 
-def check_call(obj: Any, args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> None:
-    """Refuse a call of a ``str`` method that would pad, repeat or format too much."""
+def checked_call(
+    obj: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments to call ``obj`` with, bounded; refuse a call of a ``str`` method
+    that would pad, repeat or format too much.
+
+    Two calls get bounded arguments: ``str.join`` of an iterator (listed first,
+    so that its size is known) and ``re.sub``/``subn`` (``utils.re``, compiled
+    patterns), whose replacement is counted as it is made.
+    """
     check_time()
     method = getattr(obj, "__wrapped__", obj)  # the sandbox wraps str.format
     owner = getattr(method, "__self__", None)
-    if not isinstance(owner, str | bytes):
-        return
     name = getattr(method, "__name__", "")
+    if method in (re.sub, re.subn) or (isinstance(owner, re.Pattern) and name in ("sub", "subn")):
+        return _counted_sub(isinstance(owner, re.Pattern), args, kwargs)
+    if not isinstance(owner, str | bytes):
+        return args, kwargs
+    if name == "join" and args and not isinstance(args[0], list | tuple | str | bytes):
+        args = (_listed(args[0], "the items of .join()"), *args[1:])
+    _check_str_method(owner, name, args, kwargs)
+    return args, kwargs
+
+
+def _listed(iterable: Any, what: str) -> list[Any]:
+    items: list[Any] = []
+    for item in iterable:
+        items.append(item)
+        if len(items) > MAX_RESULT_SIZE:
+            _expect(len(items), what)
+    return items
+
+
+def _counted_sub(
+    bound: bool, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """``re.sub``'s arguments with the replacement made by a function that counts
+    what it adds (a template ``\\g<0>\\g<0>`` or an empty pattern can multiply the text)."""
+    at = 0 if bound else 1  # Pattern.sub(repl, string) / re.sub(pattern, repl, string)
+    if len(args) > at:
+        repl = args[at]
+    elif "repl" in kwargs:
+        repl = kwargs["repl"]
+    else:
+        return args, kwargs  # re reports the missing argument
+    added = 0
+
+    def counted(match: re.Match[Any]) -> Any:
+        nonlocal added
+        piece = match.expand(repl) if isinstance(repl, str | bytes) else repl(match)
+        added += len(piece)
+        if added > MAX_RESULT_SIZE:
+            _expect(added, "the replacements of re.sub")
+        check_time()
+        return piece
+
+    if len(args) > at:
+        return (*args[:at], counted, *args[at + 1 :]), kwargs
+    return args, {**kwargs, "repl": counted}
+
+
+def _check_str_method(
+    owner: str | bytes, name: str, args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> None:
     what = f"the result of .{name}()"
     first = args[0] if args else None
     if name in _WIDTH_METHODS:

@@ -203,7 +203,7 @@ def _sandbox_class() -> type[Any]:
             return template_limits.check_size(result, f"the result of {operator}")
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-            template_limits.check_call(__obj, args, kwargs)
+            args, kwargs = template_limits.checked_call(__obj, args, kwargs)
             result = super().call(__context, __obj, *args, **kwargs)
             return template_limits.check_size(result, "the result of a call")
 

@@ -75,6 +75,26 @@ BYPASSES = {
     "str.format nested width": ("{{ '{:{}}'.format('x', 50000000) }}", "MAX_RESULT_SIZE"),
     "str.format_map": ("{{ '{a:>50000000}'.format_map({'a': 'x'}) }}", "MAX_RESULT_SIZE"),
     "str.translate": ("{{ ('x' * 1000).translate({120: 'y' * 10000}) }}", "MAX_RESULT_SIZE"),
+    "str.join of an iterator": (
+        "{{ ('x' * 100000).join(range(100)|map('string')) }}",
+        "MAX_RESULT_SIZE",
+    ),
+    "re.sub with an empty pattern": (
+        "{{ utils.re.sub('', 'x' * 1000, 'a' * 10000) }}",
+        "MAX_RESULT_SIZE",
+    ),
+    "re.sub repeating the match": (
+        r"{{ utils.re.sub('a+', '\\g<0>' * 100, 'a' * 20000) }}",
+        "MAX_RESULT_SIZE",
+    ),
+    "compiled pattern sub": (
+        "{{ utils.re.compile('a').sub('y' * 1000, 'a' * 10000) }}",
+        "MAX_RESULT_SIZE",
+    ),
+    "re.subn with a keyword repl": (
+        "{{ utils.re.subn('a', repl='y' * 1000, string='a' * 10000) }}",
+        "MAX_RESULT_SIZE",
+    ),
     "output of a loop": ("{% for i in range(100000) %}{{ 'x' * 100 }}{% endfor %}", "MAX_OUTPUT"),
     "output of a macro": (
         "{% macro m() %}{% for i in range(100000) %}xxxxxxxxxxxxxxxxxxxxxxxxx{% endfor %}"
@@ -152,6 +172,10 @@ def test_values_within_the_limits_render() -> None:
     assert render("{{ [1, 2]|map('string')|join }}") == "12"
     assert render("{{ [1, 2] + [3] }}") == "[1, 2, 3]"
     assert render("{{ 7 // 2 }} {{ 7 % 3 }} {{ 1 / 4 }} {{ 3 - 5 }}") == "3 1 0.25 -2"
+    assert render("{{ '-'.join(range(3)|map('string')) }}") == "0-1-2"
+    assert render(r"{{ utils.re.sub('a(b)', '[\\1]\\n', 'xabx') }}") == "x[b]\nx"
+    assert render("{{ utils.re.subn('a', 'b', 'aaa', count=2) }}") == "('bba', 2)"
+    assert render(r"{{ utils.re.compile('(a)').sub('<\\g<1>>', 'ab') }}") == "<a>b"
 
 
 def test_an_expansion_names_the_limit_and_path(client: StateClient) -> None:
