@@ -11,7 +11,7 @@ from contextvars import ContextVar
 from functools import cache, lru_cache
 from typing import TYPE_CHECKING, Any, Protocol, cast
 
-from lava_state import template_limits
+from lava_state import template_calls, template_limits
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -174,13 +174,13 @@ def _sandbox_class() -> type[Any]:
                 autoescape=False,
             )
             self.filters = {
-                name: template_limits.bounded_filter(name, func)
+                name: template_calls.bounded_filter(name, func)
                 for name, func in self.filters.items()
             }
             self.filters[_CONCAT_FILTER] = bounded_concat
             self.filters[_ITER_FILTER] = bounded_iter
-            self.globals["range"] = template_limits.bounded_range
-            self.globals["lipsum"] = template_limits.bounded_lipsum(
+            self.globals["range"] = template_calls.bounded_range
+            self.globals["lipsum"] = template_calls.bounded_lipsum(
                 cast("Callable[..., Any]", self.globals["lipsum"])
             )
 
@@ -203,7 +203,7 @@ def _sandbox_class() -> type[Any]:
             return template_limits.check_size(result, f"the result of {operator}")
 
         def call(__self, __context: Any, __obj: Any, *args: Any, **kwargs: Any) -> Any:
-            args, kwargs = template_limits.checked_call(__obj, args, kwargs)
+            args, kwargs = template_calls.checked_call(__obj, args, kwargs)
             result = super().call(__context, __obj, *args, **kwargs)
             return template_limits.check_size(result, "the result of a call")
 
