@@ -198,12 +198,16 @@ class StateClient:
 
         Raises:
             InvalidInput: ``prefix`` is not a string.
+            InvalidStateId: ``prefix`` breaks the id rules (a lone surrogate, over 1024 bytes).
             (and what :meth:`get_many` raises, and the listing's AwsError)
         """
         from consumer_sdk.listing import list_states
 
         if not isinstance(prefix, str):
             raise InvalidInput(f"prefix must be a string, not {type(prefix).__name__}")
+        if prefix:
+            # An id's start obeys the id rules (valid UTF-8, at most 1024 bytes).
+            validate_state_id(prefix)
         ids = sorted(summary.state_id for summary in list_states(self, prefix))
         return self.get_many(ids, decrypt=decrypt, partial=partial, deadline=deadline)
 

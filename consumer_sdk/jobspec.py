@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from consumer_sdk.client import StateClient, StateItems
+from lava_state.codec import nested_deeper_than
 from lava_state.errors import InvalidInput, InvalidJobSpec, InvalidStateId, LavaStateError
 from lava_state.model import SECRET_MASK, StateType
 from lava_state.naming import validate_state_id
@@ -26,6 +27,8 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 
+#: How deep a job spec's maps and lists may nest (deeper ones are refused, not a RecursionError).
+MAX_SPEC_NESTING = 100
 #: Context names the expansion binds itself; ``extra_context`` cannot replace them.
 RESERVED_CONTEXT = frozenset({"job", "state", "utils"})
 
@@ -163,8 +166,10 @@ def expand_job_spec(
             {**extra, "job": spec, "state": resolved},
             strict=strict,
             state=resolved,
-            secure_ids=secure_ids,
-            secure_values=[resolved[state_id] for state_id in secure_ids],
+            secure={
+                "state": [(state_id,) for state_id in secure_ids],
+                "job": [("state", state_id) for state_id in secure_ids],
+            },
         )
         spec = {
             key: value if key == "state" else renderer.render(value, (key,))
@@ -185,6 +190,11 @@ def _declared_state(job_spec: Mapping[str, Any]) -> dict[str, Any]:
     if not isinstance(job_spec, Mapping):
         raise InvalidJobSpec(
             f"a job spec must be a map (a JSON object), not {type(job_spec).__name__}"
+        )
+    if nested_deeper_than(job_spec, MAX_SPEC_NESTING):
+        raise InvalidJobSpec(
+            f"the job spec nests maps and lists more than {MAX_SPEC_NESTING} levels deep: "
+            "flatten it"
         )
     declared = job_spec.get("state", {})
     if not isinstance(declared, Mapping):

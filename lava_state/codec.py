@@ -34,13 +34,23 @@ from lava_state.constants import (
     KMS_MAX_PLAINTEXT_BYTES,
     MAX_ITEM_BYTES,
 )
-from lava_state.errors import CorruptStateItem, InvalidStateValue, StateValueTooLarge
+from lava_state.errors import (
+    CorruptStateItem,
+    InvalidInput,
+    InvalidStateValue,
+    StateValueTooLarge,
+)
 from lava_state.model import Encrypted, StateItem, StateType
 
 if TYPE_CHECKING:
     from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 AttributeValue = Mapping[str, Any]
+
+# Python's default limit on int <-> str conversions (sys.int_info.default_max_str_digits).
+_MAX_INT_DIGITS = 4300
+#: DynamoDB's limit on nested attributes: a raw value's maps and lists nest at most this deep.
+MAX_RAW_NESTING = 32
 
 
 @cache
@@ -70,7 +80,13 @@ def as_number(number: Decimal | str) -> int | float:
         ArithmeticError: ``number`` is text that is not a number.
     """
     value = number if isinstance(number, Decimal) else Decimal(number)
-    if value.is_finite() and value == value.to_integral_value():
+    # A whole number too long to print as an int (Python's 4300 digits) would
+    # also cost time and memory to build: such a number is kept a float.
+    if (
+        value.is_finite()
+        and value.adjusted() < _MAX_INT_DIGITS
+        and value == value.to_integral_value()
+    ):
         return int(value)
     return float(value)
 
@@ -152,10 +168,84 @@ def json_decode(text: str, state_id: str, *, secure: bool = False) -> Any:
         return json.loads(text)
     except ValueError as exc:
         where = "" if secure else f" ({exc})"
-        raise CorruptStateItem(state_id, f"the stored value is not valid JSON{where}") from None
+    # Raised here, not in the except clause: the JSONDecodeError (which holds the
+    # whole text, a secure plaintext even) is not kept as the error's __context__.
+    raise CorruptStateItem(state_id, f"the stored value is not valid JSON{where}") from None
 
 
 # ----------------------------------------------------------------------------- encoding
+
+
+def nested_deeper_than(value: Any, limit: int) -> bool:
+    """True when maps and lists nest in ``value`` more than ``limit`` levels (an
+    iterative walk: it never raises RecursionError)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, Mapping):
+            children: Any = node.values()
+        elif isinstance(node, list | tuple):
+            children = node
+        else:
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def check_raw_value(value: Any, *, state_id: str) -> None:
+    """Check what DynamoDB would refuse in a raw value, before any AWS call.
+
+    Maps and lists nest at most :data:`MAX_RAW_NESTING` levels (DynamoDB's
+    32); map keys are strings; sets are not empty; strings (keys included) are
+    valid Unicode (no lone surrogate, which UTF-8 cannot encode). Numbers are
+    checked when encoded (:func:`encode_raw`). The walk is iterative: a value
+    nested thousands deep is refused, not a RecursionError.
+
+    Raises:
+        InvalidStateValue: naming the rule broken and where.
+    """
+    stack: list[tuple[Any, int, str]] = [(value, 0, "value")]
+    while stack:
+        node, depth, where = stack.pop()
+        if isinstance(node, str):
+            _check_text(node, state_id=state_id, where=where)
+        elif isinstance(node, Mapping | list | tuple):
+            if depth >= MAX_RAW_NESTING:
+                raise InvalidStateValue(
+                    f"raw value for state item {state_id!r} nests maps and lists more than "
+                    f"{MAX_RAW_NESTING} levels deep (at {where}), over DynamoDB's limit: "
+                    "flatten it or store it as json"
+                )
+            if isinstance(node, Mapping):
+                for key, item in node.items():
+                    if not isinstance(key, str):
+                        raise InvalidStateValue(
+                            f"raw value for state item {state_id!r} has a map key of type "
+                            f"{type(key).__name__} at {where}: DynamoDB map keys are strings"
+                        )
+                    _check_text(key, state_id=state_id, where=f"a key of {where}")
+                    stack.append((item, depth + 1, f"{where}[{key[:40]!r}]"))
+            else:
+                stack.extend((item, depth + 1, f"{where}[{i}]") for i, item in enumerate(node))
+        elif isinstance(node, set | frozenset):
+            if not node:
+                raise InvalidStateValue(
+                    f"raw value for state item {state_id!r} holds an empty set at {where}: "
+                    "DynamoDB cannot store one; use an empty list or leave it out"
+                )
+            stack.extend((item, depth + 1, f"an element of {where}") for item in node)
+
+
+def _check_text(text: str, *, state_id: str, where: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidStateValue(
+            f"raw value for state item {state_id!r} has a string at {where} with a lone "
+            f"surrogate at position {exc.start}, which UTF-8 cannot encode: fix the text"
+        ) from None
 
 
 def _to_dynamodb_native(value: Any, *, state_id: str) -> Any:
@@ -178,17 +268,34 @@ def encode_raw(value: Any, *, state_id: str) -> AttributeValue:
     """Encode a raw value as a native DynamoDB attribute value.
 
     Floats are converted to Decimal (exactly, through their repr); NaN and
-    Infinity are refused, as are types DynamoDB cannot hold.
+    Infinity are refused, as are numbers DynamoDB cannot hold exactly (over
+    38 significant digits, magnitude outside 1E-130 to 1E+126), types it
+    cannot hold, and what :func:`check_raw_value` refuses.
 
     Raises:
         InvalidStateValue: the value cannot be stored natively.
     """
+    check_raw_value(value, state_id=state_id)
     try:
         return dict(_serializer().serialize(_to_dynamodb_native(value, state_id=state_id)))
-    except (TypeError, ValueError) as exc:
+    except ArithmeticError as exc:
+        # boto3 converts numbers in DynamoDB's context, which traps any rounding,
+        # overflow or underflow (decimal.Rounded, Inexact... are ArithmeticErrors).
+        raise InvalidStateValue(
+            f"raw value for state item {state_id!r} holds a number DynamoDB cannot store "
+            f"exactly ({_decimal_reason(exc)}): numbers have at most 38 significant digits "
+            "and a magnitude from 1E-130 to under 1E+126; store it as json or as a string"
+        ) from None
+    except (TypeError, ValueError, AttributeError) as exc:
         raise InvalidStateValue(
             f"raw value for state item {state_id!r} cannot be stored in DynamoDB: {exc}"
         ) from None
+
+
+def _decimal_reason(exc: ArithmeticError) -> str:
+    # decimal's signals carry the list of conditions raised, e.g. [Overflow, Inexact, Rounded].
+    kinds = exc.args[0] if exc.args and isinstance(exc.args[0], list) else [type(exc)]
+    return ", ".join(getattr(kind, "__name__", str(kind)) for kind in kinds)
 
 
 def encode_plain_value(state_type: StateType, value: Any, *, state_id: str) -> AttributeValue:
@@ -231,6 +338,12 @@ def check_item_size(attributes: Mapping[str, AttributeValue], *, state_id: str) 
     Raises:
         StateValueTooLarge: over the 400 KB DynamoDB item limit.
     """
+    for name, av in attributes.items():
+        text = av.get("S") if isinstance(av, Mapping) else None
+        if "S" in av and not isinstance(text, str):
+            raise InvalidInput(
+                f"state item {state_id!r}: {name} must be a string, not {type(text).__name__}"
+            )
     size = sum(len(name.encode()) + _attribute_size(av) for name, av in attributes.items())
     if size > MAX_ITEM_BYTES:
         raise StateValueTooLarge(

@@ -26,7 +26,7 @@ import os
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from lava_state import aws
+from lava_state import aws, redact
 from lava_state.codec import json_decode
 from lava_state.constants import KMS_MAX_PLAINTEXT_BYTES
 from lava_state.errors import EncryptionError
@@ -58,6 +58,7 @@ def encrypt(
     Raises:
         EncryptionError: KMS refused (unknown or disabled key, no access...).
     """
+    redact.install()  # before the first KMS call: no plaintext in botocore's DEBUG logs
     if len(plaintext) > KMS_MAX_PLAINTEXT_BYTES:
         if context is None:
             raise ValueError("envelope encryption needs an EncryptionContext")
@@ -80,6 +81,7 @@ def decrypt(
         EncryptionError: the ciphertext was tampered with, belongs to another
             item, or the key is unusable.
     """
+    redact.install()
     if is_envelope(ciphertext):
         if context is None:
             raise EncryptionError(

@@ -16,6 +16,7 @@ Every error lava-state raises derives from :class:`LavaStateError`::
     │   ├── InvalidAction            a `state` job action has a missing or unknown key
     │   └── TemplateError            a template failed to render; carries .path, .lineno
     │       └── TemplateSecurityError  a template reached for Python internals (sandbox)
+    │           └── TemplateLimitExceeded  a template crossed a size, output or time limit
     ├── StateNotFound (also KeyError) absent or expired
     ├── CorruptStateItem             a stored item that cannot be decoded
     ├── VersionConflict              a conditional write lost; carries .current
@@ -312,3 +313,18 @@ class WaitTimeout(LavaStateError, TimeoutError):
     def __str__(self) -> str:
         # OSError.__str__ would format errno and strerror.
         return str(self.args[0])
+
+
+class TemplateLimitExceeded(TemplateSecurityError):
+    """A template crossed a bound of :mod:`lava_state.template_limits`: a value too large
+    (``MAX_RESULT_SIZE``, ``MAX_INT_DIGITS``, ``MAX_EXPONENT``...), too much output
+    (``MAX_OUTPUT``, ``MAX_TOTAL_OUTPUT``) or too long a render (``TIME_BUDGET_S``).
+
+    ``limit`` names the bound crossed.
+    """
+
+    def __init__(
+        self, message: str, *, limit: str, path: str = "", lineno: int | None = None
+    ) -> None:
+        super().__init__(message, path=path, lineno=lineno)
+        self.limit = limit

@@ -25,6 +25,9 @@ _READABLE_CHARS = 64
 #: ``lava-state-<realm>-stream-processor``, must fit AWS's 64 characters (the
 #: table, KMS alias, SNS topic and SQS queue names allow more).
 MAX_REALM_LENGTH = 36
+_MAX_KMS_KEY_ID = 2048
+# botocore's own rule for a region name (it raises a bare ValueError otherwise).
+_REGION = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
 
 
 def table_name(realm: str) -> str:
@@ -74,7 +77,15 @@ def validate_state_id(state_id: object) -> str:
         raise InvalidStateId(f"state_id must be a string, not {type(state_id).__name__}")
     if not state_id:
         raise InvalidStateId("state_id must not be empty")
-    size = len(state_id.encode("utf-8", "surrogatepass"))
+    try:
+        size = len(state_id.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        # DynamoDB keys are UTF-8: a lone surrogate (from bytes decoded with
+        # "surrogateescape", say) cannot be sent, so it is refused here.
+        raise InvalidStateId(
+            f"state_id has a lone surrogate at position {exc.start} ({state_id[exc.start]!r}), "
+            "which UTF-8 cannot encode: ids must be valid Unicode text"
+        ) from None
     if size > MAX_STATE_ID_BYTES:
         raise InvalidStateId(
             f"state_id is {size} UTF-8 bytes long: at most {MAX_STATE_ID_BYTES} are allowed"
@@ -108,6 +119,60 @@ def validate_state_ids(state_ids: object) -> list[str]:
         except InvalidStateId as exc:
             raise type(exc)(f"state_ids[{position}]: {exc}") from None
     return list(checked)
+
+
+def validate_kms_key(key_id: object) -> str:
+    """Check a KMS key given for a secure item: a key id, key ARN, alias or alias ARN.
+
+    Raises:
+        InvalidInput: not a non-empty string of at most 2048 characters without
+            spaces or control characters (what KMS accepts as a KeyId).
+    """
+    if (
+        not isinstance(key_id, str)
+        or not 0 < len(key_id) <= _MAX_KMS_KEY_ID
+        or not key_id.isprintable()
+        or any(char.isspace() for char in key_id)
+    ):
+        shown = repr(key_id) if isinstance(key_id, str) else type(key_id).__name__
+        raise InvalidInput(
+            f"kms_key {shown[:80]} is not a KMS key: give a key id, key ARN, alias name "
+            "(alias/...) or alias ARN, as a string of 1 to 2048 characters without spaces"
+        )
+    return key_id
+
+
+def validate_aws_location(*, endpoint_url: object = None, region: object = None) -> None:
+    """Check an endpoint URL and a region before any client is built from them.
+
+    Raises:
+        ConfigurationError: the endpoint is not an http(s) URL with a host, or the
+            region is not a region name (letters, digits and '-', as in eu-west-1).
+    """
+    if endpoint_url is not None:
+        from urllib.parse import urlsplit
+
+        url = endpoint_url if isinstance(endpoint_url, str) else ""
+        try:
+            parts = urlsplit(url)
+        except ValueError:
+            parts = None
+        if (
+            parts is None
+            or parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or not url.isprintable()
+            or " " in url
+        ):
+            raise ConfigurationError(
+                f"endpoint URL {str(endpoint_url)[:100]!r} is not valid: give an http:// or "
+                "https:// URL with a host, e.g. http://localhost:4566"
+            )
+    if region is not None and (not isinstance(region, str) or not _REGION.fullmatch(region)):
+        raise ConfigurationError(
+            f"region {str(region)[:100]!r} is not valid: give a region name such as eu-west-1 "
+            "(letters, digits and '-')"
+        )
 
 
 def validate_posted_state_id(state_id: object) -> str:

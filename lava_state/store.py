@@ -13,7 +13,7 @@ from lava_state import aws, codec, crypto
 from lava_state.constants import ATTR_STATE_ID
 from lava_state.errors import AccessDenied, TableNotFound
 from lava_state.model import Encrypted
-from lava_state.naming import kms_alias, table_name, validate_realm
+from lava_state.naming import kms_alias, table_name, validate_aws_location, validate_realm
 from lava_state.settings import Settings
 
 if TYPE_CHECKING:
@@ -57,6 +57,9 @@ class StateStore:
         client (see :func:`read_realm_config`), when a write first needs a TTL
         that was not given.
         """
+        validate_aws_location(
+            endpoint_url=aws_options.get("endpoint_url"), region=aws_options.get("region")
+        )
         self.aws = aws.AwsClients(**aws_options)
         self.settings = (
             (settings or Settings.from_env())

@@ -1,12 +1,20 @@
 """Jinja rendering of job specs and job actions, in Jinja's sandbox.
 
-One renderer serves job-spec expansion (:mod:`consumer_sdk.jobspec`) and the
-``state`` job action (:mod:`publisher.actions`). It renders every string of a
-structure (recursively through dicts and lists; keys are left alone), names
-the failing template by its JSON path and line, refuses access to Python
-internals, and records which rendered strings touched a secure value so that
-callers can mask them in logs. Templates also see lava's ``utils`` helpers
-(:mod:`lava_state.template_utils`) unless the context names its own.
+One renderer serves job-spec expansion (:mod:`consumer_sdk.jobspec`), the
+``state`` job action (:mod:`publisher.actions`) and ``lava-state get ID
+TEMPLATE``. It renders every string of a structure (recursively through dicts
+and lists; keys are left alone), names the failing template by its JSON path
+and line, refuses access to Python internals, bounds what a template may build
+and how long an expansion may run (:mod:`lava_state.template_limits`), and
+records which rendered strings may hold secure material so that callers can
+mask them and refuse to store them in clear.
+
+Secure material is tracked by data flow (docs/security.md): the caller says
+which context names hold secure material and where inside them; a template
+that loads such a name (``state``, ``job``, ``globals``, ``job.globals``...
+whatever the name) is secure unless every load of it follows constant keys
+away from every secure part. Loop variables, ``set`` assignments, macros and
+filters all start from such a load, so whatever they derive is secure too.
 
 :mod:`lava_state.template_lint` finds lava idioms that render differently here.
 
@@ -17,47 +25,39 @@ the CLI and jobs that declare no templates do not pay for it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
-from contextvars import ContextVar
-from functools import cache, lru_cache
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from lava_state.errors import TemplateError, TemplateSecurityError
+from lava_state import template_limits
+from lava_state.errors import TemplateError, TemplateLimitExceeded, TemplateSecurityError
+from lava_state.template_limits import MAX_EXPONENT, MAX_RESULT_SIZE, TIME_BUDGET_S
+from lava_state.template_sandbox import CURRENT_RESOLVER, compiled, environment
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
     from types import TracebackType
 
-    from jinja2 import Template
-    from jinja2.nodes import Node
-    from jinja2.sandbox import SandboxedEnvironment
+__all__ = [
+    "MAX_EXPONENT",
+    "MAX_RESULT_SIZE",
+    "Location",
+    "Renderer",
+    "has_template",
+    "json_path",
+    "secret_texts",
+]
 
 #: A location in a structure: the keys and indexes leading to it from the root.
 Location = tuple[str | int, ...]
-#: A reference of a template to a tracked name: the name and the constant keys after it.
-Reference = tuple[str, tuple[Any, ...]]
 
 # Strings without any Jinja delimiter render to themselves: skipping them saves
 # a template compilation per plain string (most of a job spec).
 _MARKERS = ("{{", "{%", "{#")
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Secure leaves shorter than this are not searched for in rendered text: too
-# many false positives. Accesses through `state` are tracked regardless.
+# many false positives. Loads of secure names are tracked regardless.
 _MIN_SECRET_TEXT = 4
-# Compiling a template costs far more than rendering it (about 0.25 ms per
-# state reference), and a scheduler expands the same job specs run after run:
-# compiled templates are kept, per mode, for the life of the process.
-_TEMPLATE_CACHE_SIZE = 1024
-# The renderer whose template is being rendered in this thread/context: the
-# shared sandbox reports state accesses to it.
-#: Limits of the sandbox: the length (characters or items) of a repeated
-#: string or list, and the largest exponent of ``**``.
-MAX_RESULT_SIZE = 1_000_000
-MAX_EXPONENT = 100
-#: The context names whose values may hold secure material.
-_TRACKED = frozenset({"state", "job"})
 _MASK = "********"
-_CURRENT: ContextVar[Renderer | None] = ContextVar("lava_state_renderer", default=None)
+_NO_STEP = object()
 
 
 def json_path(location: Location, root: str = "$") -> str:
@@ -79,7 +79,8 @@ def has_template(text: str) -> bool:
 
 
 def secret_texts(value: Any) -> frozenset[str]:
-    """Texts whose presence in a rendered string means a secure value leaked into it."""
+    """Texts whose presence in a rendered string or a message means a secure value leaked
+    into it: the value, its leaves, and their upper-case, lower-case and reversed forms."""
     texts = {repr(value), str(value)}
 
     def leaves(node: Any) -> None:
@@ -93,24 +94,40 @@ def secret_texts(value: Any) -> frozenset[str]:
             texts.add(str(node))
 
     leaves(value)
-    return frozenset(text for text in texts if len(text) >= _MIN_SECRET_TEXT)
+    forms = {form for text in texts for form in (text, text.upper(), text.lower(), text[::-1])}
+    return frozenset(text for text in forms if len(text) >= _MIN_SECRET_TEXT)
+
+
+def _at(node: Any, location: Location) -> Any:
+    """The value at ``location`` in ``node`` (None when there is none)."""
+    try:
+        for key in location:
+            node = node[key]
+    except (LookupError, TypeError):
+        return None
+    return node
 
 
 class Renderer:
     """Renders the strings of a structure with one Jinja context.
 
-    ``state`` is the resolved state map exactly as placed in the context (the
-    same object, so that accesses to it can be recognised); ``secure_ids``
-    are the ids whose values are secure; ``secure_job_keys`` the top-level
-    keys of ``job`` that hold secure material besides ``state`` (the rendered
-    strings of an expanded spec). After rendering, ``secure_locations`` holds
-    every rendered string that may contain secure material.
+    ``secure`` maps context names to the locations inside their values that
+    hold secure material (``()``: the whole value), e.g. ``{"state": [("pw",)],
+    "job": [("state", "pw")]}``. ``state`` is the resolved state map exactly as
+    placed in the context (the same object), so that its declared ids resolve
+    even when named like dict methods and undeclared ones are reported. After
+    rendering, ``secure_locations`` holds every rendered string that may
+    contain secure material.
 
-    When secure material exists, a template is taken to use it unless every
-    reference it makes to ``state`` or ``job`` is a constant attribute or item
-    access of a declared, non-secure id (or of a plain key of ``job``): over-
-    masking is acceptable, a leak through a filter (``state|dictsort|last``)
-    is not. Error details of such templates are withheld.
+    The rule (data flow, not names): a template is secure when it loads a name
+    of ``secure`` other than through constant keys that lead away from every
+    secure location, or when its output contains the text of a secure value
+    (also upper-cased, lower-cased or reversed). Over-marking is acceptable,
+    a leak is not. Error details of templates that load a secure name are
+    withheld, and every message is masked.
+
+    One renderer is one expansion: its strings share the time and output
+    budget of :mod:`lava_state.template_limits` (``time_budget`` seconds).
     """
 
     def __init__(
@@ -119,22 +136,29 @@ class Renderer:
         *,
         strict: bool = True,
         state: Mapping[str, Any] | None = None,
-        secure_ids: Collection[str] = (),
-        secure_values: Collection[Any] = (),
-        secure_job_keys: Collection[str] = (),
+        secure: Mapping[str, Iterable[Location]] | None = None,
+        time_budget: float = TIME_BUDGET_S,
     ) -> None:
         self._context = dict(context)
         self._strict = strict
         self._state = state
-        self._secure_ids = frozenset(secure_ids)
-        self._secure_job_keys = frozenset(secure_job_keys)
-        self._tracking = bool(self._secure_ids or self._secure_job_keys)
+        self._secure = {
+            name: tuple(tuple(loc) for loc in locations)
+            for name, locations in (secure or {}).items()
+        }
+        self._secure = {name: locs for name, locs in self._secure.items() if locs}
+        # Every secure location and every path leading to one, by name.
+        self._prefixes = {
+            name: {loc[:i] for loc in locs for i in range(len(loc) + 1)}
+            for name, locs in self._secure.items()
+        }
+        texts: set[str] = set()
+        for name, locations in self._secure.items():
+            for location in locations:
+                texts |= secret_texts(_at(self._context.get(name), location))
         # Longest first, so that a secret containing another is masked whole.
-        self._secret_texts = tuple(
-            sorted(
-                frozenset().union(*(secret_texts(v) for v in secure_values)), key=len, reverse=True
-            )
-        )
+        self._secret_texts = tuple(sorted(texts, key=len, reverse=True))
+        self._budget = template_limits.Budget(seconds=time_budget)
         self.secure_locations: list[Location] = []
 
     def render(self, node: Any, location: Location = (), *, root: str = "$") -> Any:
@@ -144,8 +168,10 @@ class Renderer:
             TemplateError: a template has a syntax error, fails at run time, or
                 (strict) uses an undefined name or an undeclared state id; names
                 its path and line.
-            TemplateSecurityError: a template reached for Python internals, tried
-                to modify data, or exceeded a size limit.
+            TemplateSecurityError: a template reached for Python internals or
+                tried to modify data.
+            TemplateLimitExceeded: a template crossed a size, output or time
+                limit (named in the error).
         """
         if isinstance(node, str):
             return self.render_string(node, location, root=root)
@@ -165,7 +191,7 @@ class Renderer:
 
         path = json_path(location, root)
         try:
-            template, references = _compiled(self._strict, text)
+            template, references = compiled(self._strict, text)
         except TemplateSyntaxError as exc:
             raise TemplateError(
                 f"template syntax error at {path}, line {exc.lineno}: "
@@ -177,21 +203,40 @@ class Renderer:
             from lava_state.template_utils import UTILS
 
             self._context["utils"] = UTILS
-        uses_secure = self._uses_secure(references)
-        # Any reference to state or job may reach a secret, and an error message
-        # may quote what it reached: withhold rather than risk it.
-        withhold = self._tracking and any(name in _TRACKED for name, _ in references)
-        token = _CURRENT.set(self)
+        uses_secure = any(self._reaches_secure(name, keys) for name, keys in references)
+        # Any load of a name holding secure material may reach it, and an error
+        # message may quote what it reached: withhold rather than risk it.
+        withhold = any(name in self._secure for name, _ in references)
+        self._budget.start()
+        token = CURRENT_RESOLVER.set(self)
+        budget_token = template_limits.CURRENT_BUDGET.set(self._budget)
+        # The error is raised after the except clauses: raised inside one it
+        # would keep the original exception as its __context__, whose message
+        # may quote a value (a secure one), for any tool that walks the chain.
+        error: TemplateError | None = None
+        rendered = ""
         try:
             rendered = template.render(self._context)
+            self._budget.add_output(len(rendered))
+        except template_limits.LimitExceeded as exc:
+            lineno = _template_line(exc.__traceback__)
+            # The message may quote an operand (an exponent): withheld like any other.
+            detail = "a limit was crossed" if withhold else self._masked(str(exc))
+            error = TemplateLimitExceeded(
+                f"template at {path}{_at_line(lineno)} is not allowed: {detail} "
+                f"(limit {exc.limit}; see lava_state.template_limits)",
+                limit=exc.limit,
+                path=path,
+                lineno=lineno,
+            )
         except SecurityError as exc:
             lineno = _template_line(exc.__traceback__)
-            raise TemplateSecurityError(
+            error = TemplateSecurityError(
                 f"template at {path}{_at_line(lineno)} is not allowed: {self._masked(str(exc))} "
                 "(templates run in a sandbox without access to Python internals)",
                 path=path,
                 lineno=lineno,
-            ) from None
+            )
         except Exception as exc:
             # Jinja's runtime errors, and Python's raised by operations inside the
             # template (1/0, int('x'), RecursionError...), whose message may quote a
@@ -203,13 +248,16 @@ class Renderer:
                 detail = self._masked(str(exc))
             else:
                 detail = self._masked(f"{type(exc).__name__}: {exc}")
-            raise TemplateError(
+            error = TemplateError(
                 f"cannot render the template at {path}{_at_line(lineno)}: {detail}",
                 path=path,
                 lineno=lineno,
-            ) from None
+            )
         finally:
-            _CURRENT.reset(token)
+            template_limits.CURRENT_BUDGET.reset(budget_token)
+            CURRENT_RESOLVER.reset(token)
+        if error is not None:
+            raise error from None
         if uses_secure or any(secret in rendered for secret in self._secret_texts):
             self.secure_locations.append(location)
         return rendered
@@ -220,40 +268,51 @@ class Renderer:
             text = text.replace(secret, _MASK)
         return text
 
-    def _uses_secure(self, references: frozenset[Reference]) -> bool:
-        """Whether a template with these references may render secure material."""
-        if not self._tracking:
+    def _reaches_secure(self, name: str, keys: tuple[Any, ...]) -> bool:
+        """Whether loading ``name`` followed by the constant ``keys`` may reach secure material.
+
+        Conservative: an access that is not a plain key of a map or index of a
+        list (a method such as ``job.items``, a missing key) is taken to reach
+        everything below it.
+        """
+        locations = self._secure.get(name)
+        if not locations:
             return False
-        job = self._context.get("job")
-        for name, keys in references:
-            if name == "state" and not self._plain_state(keys):
+        prefixes = self._prefixes[name]
+        node = self._context.get(name)
+        path: tuple[Any, ...] = ()
+        for access in keys:
+            if path in locations:
+                return True  # inside a secure value
+            if path not in prefixes:
+                return False  # nothing secure below
+            node, key = self._step(node, access)
+            if node is _NO_STEP:
                 return True
-            if name == "job":
-                if not keys:
-                    return True
-                first = keys[0]
-                if first == "state":
-                    if not self._plain_state(keys[1:]):
-                        return True
-                elif (
-                    not isinstance(first, str)
-                    or first in self._secure_job_keys
-                    or hasattr(type(job), first)  # a method such as job.values()
-                ):
-                    return True
-        return False
+            path = (*path, key)
+        return path in prefixes  # a secure value, or something holding one
 
-    def _plain_state(self, keys: tuple[Any, ...]) -> bool:
-        """True for a constant access of a declared, non-secure state id."""
-        return (
-            bool(keys)
-            and self._state is not None
-            and isinstance(keys[0], str)
-            and keys[0] in self._state
-            and keys[0] not in self._secure_ids
-        )
+    def _step(self, node: Any, key: Any) -> tuple[Any, Any]:
+        """The child of ``node`` a template reaches with ``key``, and the key as stored;
+        (_NO_STEP, key) when it is not a plain key or index."""
+        if isinstance(node, Mapping):
+            # Jinja's attribute access prefers a method (job.items) to a key,
+            # except on the state map, whose ids resolve first (see resolve).
+            if isinstance(key, str) and hasattr(node, key) and node is not self._state:
+                return _NO_STEP, key
+            try:
+                return (node[key], key) if key in node else (_NO_STEP, key)
+            except TypeError:  # an unhashable key
+                return _NO_STEP, key
+        if (
+            isinstance(node, list | tuple)
+            and isinstance(key, int)
+            and -len(node) <= key < len(node)
+        ):
+            return node[key], key % len(node)
+        return _NO_STEP, key
 
-    def _resolve(self, obj: Any, name: Any) -> tuple[bool, Any]:
+    def resolve(self, obj: Any, name: Any) -> tuple[bool, Any]:
         """Called by the sandbox on every attribute or item access in a template.
 
         Returns (True, result) when the access is on the state map and
@@ -269,7 +328,7 @@ class Renderer:
                 return True, self._state[name]
         except TypeError:  # an unhashable key: not an id
             pass
-        env = _environment(self._strict)
+        env = environment(self._strict)
         # Unsafe names go on to the sandbox, which refuses them loudly; the
         # lenient mode keeps dict methods, as lava's templates may use them.
         if (
@@ -298,137 +357,3 @@ def _template_line(tb: TracebackType | None) -> int | None:
             line = tb.tb_lineno
         tb = tb.tb_next
     return line
-
-
-@lru_cache(maxsize=_TEMPLATE_CACHE_SIZE)
-def _compiled(strict: bool, text: str) -> tuple[Template, frozenset[Reference]]:
-    """The compiled template for ``text`` and its references to ``state`` and ``job``.
-
-    Raises Jinja's TemplateSyntaxError.
-    """
-    env = _environment(strict)
-    ast = env.parse(text)
-    return env.from_string(ast), _references(ast)
-
-
-def _references(ast: Node) -> frozenset[Reference]:
-    """Every load of ``state`` or ``job`` in a template, with the constant keys that follow it.
-
-    ``state.a['b']`` gives ``("state", ("a", "b"))``; ``state|dictsort`` or
-    ``state[name]`` give ``("state", ())``: the whole map is reachable.
-    """
-    from jinja2 import nodes
-
-    found: set[Reference] = set()
-
-    def visit(node: Node) -> None:
-        if isinstance(node, nodes.Getattr | nodes.Getitem):
-            keys: list[Any] = []
-            inner: Node = node
-            while True:
-                if isinstance(inner, nodes.Getattr):
-                    keys.append(inner.attr)
-                elif isinstance(inner, nodes.Getitem) and isinstance(inner.arg, nodes.Const):
-                    keys.append(inner.arg.value)
-                else:
-                    break
-                inner = inner.node
-            if isinstance(inner, nodes.Name) and inner.name in _TRACKED:
-                found.add((inner.name, tuple(reversed(keys))))
-                return
-            if inner is not node:
-                visit(inner)
-                return
-        if isinstance(node, nodes.Name):
-            if node.name in _TRACKED:
-                found.add((node.name, ()))
-            return
-        for child in node.iter_child_nodes():
-            visit(child)
-
-    visit(ast)
-    return frozenset(found)
-
-
-@cache
-def _environment(strict: bool) -> SandboxedEnvironment:
-    """The shared sandbox of one mode, built on first use (Jinja imported lazily).
-
-    Environments are thread-safe once configured; the state tracking is per
-    render, through :data:`_CURRENT`.
-    """
-    env: SandboxedEnvironment = _sandbox_class()(strict=strict)
-    return env
-
-
-def _resolved_or(obj: Any, key: Any, fallback: Callable[[Any, Any], Any]) -> Any:
-    """What the rendering Renderer makes of ``obj.key`` / ``obj[key]``, else Jinja's own lookup."""
-    renderer = _CURRENT.get()
-    if renderer is not None:
-        resolved, result = renderer._resolve(obj, key)
-        if resolved:
-            return result
-    return fallback(obj, key)
-
-
-@cache
-def _sandbox_class() -> type[Any]:
-    """Build the sandboxed environment class once (Jinja imported lazily)."""
-    from jinja2 import StrictUndefined, Undefined
-    from jinja2.exceptions import SecurityError
-    from jinja2.sandbox import ImmutableSandboxedEnvironment
-
-    class Sandbox(ImmutableSandboxedEnvironment):
-        """Jinja's immutable sandbox (templates cannot modify the job spec, its state or
-        the caller's context), raising on unsafe access even in lenient mode,
-        resolving state ids, and bounding ``*`` and ``**``."""
-
-        intercepted_binops = frozenset({"*", "**"})
-
-        def __init__(self, *, strict: bool) -> None:
-            super().__init__(
-                undefined=StrictUndefined if strict else Undefined,
-                # A job spec's strings are data: keep them byte for byte, trailing newline too.
-                keep_trailing_newline=True,
-                autoescape=False,
-            )
-
-        def unsafe_undefined(self, obj: Any, attribute: str) -> Undefined:
-            # Jinja returns an Undefined here, which a lenient render prints as "":
-            # a sandbox escape attempt must fail loudly instead.
-            raise SecurityError(
-                f"access to attribute {attribute!r} of a {type(obj).__name__!r} object is unsafe"
-            )
-
-        def getattr(self, obj: Any, attribute: str) -> Any:
-            return _resolved_or(obj, attribute, super().getattr)
-
-        def getitem(self, obj: Any, argument: Any) -> Any:
-            return _resolved_or(obj, argument, super().getitem)
-
-        def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
-            # A template is data from a job spec: it must not exhaust the
-            # scheduler's memory or CPU with 'x' * 10**9 or 9**9**9.
-            if operator == "**":
-                if isinstance(right, int | float) and abs(right) > MAX_EXPONENT:
-                    raise SecurityError(
-                        f"the exponent {right!r} is over the limit of {MAX_EXPONENT}"
-                    )
-                return left**right
-            size = _repeat_size(left, right)
-            if size is None:
-                size = _repeat_size(right, left)
-            if size is not None and size > MAX_RESULT_SIZE:
-                raise SecurityError(
-                    f"the result of * would have {size} items, over the limit of {MAX_RESULT_SIZE}"
-                )
-            return super().call_binop(context, operator, left, right)
-
-    return Sandbox
-
-
-def _repeat_size(sequence: Any, times: Any) -> int | None:
-    """The length of ``sequence * times`` for a sequence repeated, else None."""
-    if isinstance(sequence, str | bytes | list | tuple) and isinstance(times, int):
-        return len(sequence) * max(times, 0)
-    return None

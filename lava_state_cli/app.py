@@ -73,6 +73,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except RecursionError:
+        # Parsing or walking a value nested thousands deep (JSON text given by the
+        # user): an input error, whatever step met it.
+        print(f"{PROG}: the input nests too deeply to be processed: flatten it", file=sys.stderr)
+        return 1
     except Exception as exc:
         # The message of an unexpected error may quote a value (a secure one,
         # even): only its type, and the message when it quotes nothing.

@@ -44,12 +44,18 @@ def item_as_json(item: StateItem, *, reveal: bool) -> dict[str, Any]:
     return {**dict(list(shown.items())[:2]), "value": value, **dict(list(shown.items())[2:])}
 
 
-def render_template(template: str, value: Any) -> str:
+def render_template(template: str, value: Any, *, secure: bool = False) -> str:
     """Render a Jinja template (sandboxed, strict) with ``state`` bound to ``value``.
 
+    With ``secure`` (a secure item's decrypted value), the renderer knows that
+    ``state`` is secure: its error messages never quote it (details withheld,
+    known texts masked). The rendered text itself is what was asked for.
+
     Raises:
-        TemplateError, TemplateSecurityError: as the job-spec renderer does.
+        TemplateError, TemplateSecurityError, TemplateLimitExceeded: as the
+            job-spec renderer does.
     """
     from lava_state.templating import Renderer
 
-    return Renderer({"state": value}).render_string(template, root="TEMPLATE")
+    renderer = Renderer({"state": value}, secure={"state": [()]} if secure else None)
+    return renderer.render_string(template, root="TEMPLATE")

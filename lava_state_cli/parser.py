@@ -463,14 +463,19 @@ def client_options(args: argparse.Namespace) -> dict[str, Any]:
     ``StatePublisher`` and ``StateClient``.
 
     Raises:
-        ConfigurationError: ``--profile`` names no profile.
+        ConfigurationError: ``--profile`` names no profile; ``--endpoint-url`` or
+            ``--region`` is malformed (checked before any AWS call).
     """
     from lava_state.aws import get_session
+    from lava_state.naming import validate_aws_location
+
+    endpoint_url = args.endpoint_url or os.environ.get(ENV_ENDPOINT_URL) or None
+    validate_aws_location(endpoint_url=endpoint_url, region=args.region)
 
     session = get_session(profile=args.profile, region=args.region) if args.profile else None
     return {
         "realm": args.realm,
         "session": session,
-        "endpoint_url": args.endpoint_url or os.environ.get(ENV_ENDPOINT_URL) or None,
+        "endpoint_url": endpoint_url,
         "region": args.region,
     }

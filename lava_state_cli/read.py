@@ -8,6 +8,7 @@ import sys
 from typing import TYPE_CHECKING
 
 from lava_state.errors import StateNotFound
+from lava_state.model import StateType
 from lava_state_cli.errors import CommandFailed, UsageError
 from lava_state_cli.output import item_as_json, metadata_as_json, render_template, to_json
 from lava_state_cli.parser import PROG, client_options
@@ -87,7 +88,7 @@ def cmd_get(args: argparse.Namespace) -> int:
 
         for warning in lint(template):
             print(f"{PROG}: warning: TEMPLATE: {warning}", file=sys.stderr)
-        print(render_template(template, item.value))
+        print(render_template(template, item.value, secure=item.type is StateType.SECURE))
     elif isinstance(item.value, str):
         print(item.value)
     else:
@@ -127,15 +128,34 @@ def cmd_get_many(args: argparse.Namespace, ids: list[str]) -> int:
     return 0
 
 
+def printable_id(state_id: str) -> str:
+    """``state_id`` as one line of ``ls``: control characters (a newline, an escape
+    sequence), backslashes and other unprintable characters escaped as in Python
+    (``\\n``, ``\\x1b``, ``\\\\``), so that each line is exactly one id and
+    nothing reaches the terminal as a command. Printable ids print as they are.
+    """
+    if state_id.isprintable() and "\\" not in state_id:
+        return state_id
+    return "".join(
+        char if char.isprintable() and char != "\\" else repr(char)[1:-1] for char in state_id
+    )
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    """``ls [PREFIX] [--json]``: the unexpired ids, sorted, or their metadata.
+    """``ls [PREFIX] [--json]``: the unexpired ids, sorted, or their metadata (``--json``:
+    one JSON object per line). Plain ids are printed one per line, control and
+    other unprintable characters escaped (:func:`printable_id`).
 
     Raises:
+        InvalidStateId: PREFIX breaks the id rules.
         LavaStateError: the scan failed.
     """
     from consumer_sdk.client import StateClient
     from consumer_sdk.listing import list_states
+    from lava_state.naming import validate_state_id
 
+    if args.prefix:
+        validate_state_id(args.prefix)  # before any AWS call (a lone surrogate from argv)
     summaries = sorted(
         list_states(StateClient(**client_options(args)), args.prefix), key=lambda s: s.state_id
     )
@@ -144,7 +164,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             # Metadata only: values (secure or not) are never read by ls.
             print(to_json(metadata_as_json(summary)))
         else:
-            print(summary.state_id)
+            print(printable_id(summary.state_id))
     return 0
 
 

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+from lava_state.codec import nested_deeper_than
 from lava_state.errors import InvalidAction
 from lava_state.model import StateType
 from lava_state.naming import validate_posted_state_id
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
 ACTION_NAME = "state"
 REQUIRED_KEYS = ("action", "state_id", "value")
 OPTIONAL_KEYS = ("type", "ttl", "publisher", "kms_key")
+#: How deep an action, its job spec and its result may nest.
+MAX_NESTING = 100
 #: Names bound in action templates, as lava binds them.
 CONTEXT_NAMES = frozenset(
     {"job", "globals", "state", "realm", "start", "ustart", "result", "utils"}
@@ -70,7 +73,8 @@ def run_state_action(
     Raises:
         InvalidAction: not a ``state`` action, a required key is missing, or an
             unknown key is present (named, with the keys allowed); secure
-            material would be stored in clear.
+            material would be stored in clear; the action, spec or result
+            nests over 100 levels.
         TemplateError, TemplateSecurityError: a template failed; names its path
             (e.g. ``action.value.rows``) and line.
         InvalidStateId, ReservedStateId: the rendered state_id cannot be posted.
@@ -81,6 +85,12 @@ def run_state_action(
     state_type = StateType.parse(action.get("type") or StateType.JSON)
     if not isinstance(job_spec, Mapping):
         raise InvalidAction(f"the job spec must be a map, not {type(job_spec).__name__}")
+    for name, data in (("action", action), ("job spec", job_spec), ("job result", job_result)):
+        # Copying and rendering walk them recursively: refuse rather than a RecursionError.
+        if nested_deeper_than(data, MAX_NESTING):
+            raise InvalidAction(
+                f"the {name} nests maps and lists more than {MAX_NESTING} levels deep: flatten it"
+            )
     if publisher is None:
         publisher = StatePublisher(realm)
     elif realm is not None and realm != publisher.realm:
@@ -109,15 +119,17 @@ def run_state_action(
         "ustart": started.astimezone(UTC),
         "result": _copied(job_result) if job_result is not None else {},
     }
-    # A secure id is a secure location of the form ("state", id).
-    secure_ids = [str(loc[1]) for loc in secure_locations if loc[:1] == ("state",) and len(loc) > 1]
+    # Secure material by data flow: where the expanded spec holds it, seen from
+    # each name bound to the spec or a part of it (job.globals is globals).
     renderer = Renderer(
         context,
         strict=strict,
         state=state if isinstance(state, Mapping) else None,
-        secure_ids=secure_ids,
-        secure_values=[_at(job, loc) for loc in secure_locations],
-        secure_job_keys={str(loc[0]) for loc in secure_locations if loc and loc[0] != "state"},
+        secure={
+            "job": secure_locations,
+            "globals": [loc[1:] for loc in secure_locations if loc[0] == "globals"],
+            "state": [loc[1:] for loc in secure_locations if loc[0] == "state"],
+        },
     )
     state_id = renderer.render(action["state_id"], ("state_id",), root="action")
     # The job's own id is a label, not a template: it is used as it is.
@@ -156,16 +168,6 @@ def _secure_locations(job_spec: Mapping[str, Any]) -> tuple[Location, ...]:
     """
     locations = getattr(job_spec, "secure_locations", ())
     return tuple(tuple(loc) for loc in locations if isinstance(loc, tuple) and loc)
-
-
-def _at(node: Any, location: Location) -> Any:
-    """The value at ``location`` (None when the spec no longer has it)."""
-    try:
-        for key in location:
-            node = node[key]
-    except (LookupError, TypeError):
-        return None
-    return node
 
 
 def _copied(value: Any) -> Any:

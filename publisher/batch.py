@@ -253,6 +253,11 @@ class BatchWriter:
 def _as_specs(items: Mapping[str, Any] | Iterable[PutSpec]) -> list[PutSpec]:
     if isinstance(items, Mapping):
         return [PutSpec(state_id=state_id, value=value) for state_id, value in items.items()]
+    if isinstance(items, str | bytes) or not isinstance(items, Iterable):
+        raise InvalidInput(
+            f"put_many takes a mapping of state_id to value or PutSpec objects, not "
+            f"{type(items).__name__}"
+        )
     specs = list(items)
     for index, spec in enumerate(specs):
         if not isinstance(spec, PutSpec):

@@ -38,7 +38,7 @@ from lava_state.constants import (
 )
 from lava_state.errors import InvalidInput
 from lava_state.model import StateItem, StateType
-from lava_state.naming import validate_posted_state_id
+from lava_state.naming import validate_kms_key, validate_posted_state_id
 from lava_state.ttl import Duration, ttl_seconds
 
 if TYPE_CHECKING:
@@ -183,6 +183,7 @@ def validate(
     """
     state_id = validate_posted_state_id(state_id)
     state_type = StateType.parse(type)
+    validate_kms_key(kms_key)
     ttl_s = ttl_seconds(ttl, default=settings.default_ttl, maximum=settings.max_ttl)
     check_conditions(state_id, if_version, if_absent=if_absent, rules=rules)
     now = now or timestamp()
