@@ -37,6 +37,7 @@ test: lint
 bench: $(STAMP)
 	$(BIN)/python bench/bench_put_get.py
 	$(BIN)/python bench/bench_expand.py
+	$(BIN)/python bench/bench_render.py
 	$(BIN)/python bench/bench_stream.py
 	$(BIN)/python bench/bench_publisher.py
 	$(BIN)/python bench/bench_subscribe.py
