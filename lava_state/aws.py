@@ -11,9 +11,11 @@ module is: the pure core (naming, TTL, codec, events) never pays for it.
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
 import weakref
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, cast, overload
 
 from botocore.config import Config
@@ -104,6 +106,128 @@ _CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+
+
+@dataclass
+class Attempts:
+    """What botocore's attempts of one :func:`call` did (its retries hide all but the last).
+
+    ``may_have_applied`` is True when any attempt may have been applied by
+    AWS: it was sent and its answer lost (a read timeout, a connection closed
+    mid-response) or AWS answered with a 5xx, which for a DynamoDB write means
+    "it may or may not have succeeded". A throttle or a failure to connect
+    never applied anything.
+    """
+
+    sent: int = 0
+    may_have_applied: bool = False
+
+
+# The attempts of the call in progress in this thread (botocore runs hooks in the caller's).
+_attempts: contextvars.ContextVar[Attempts | None] = contextvars.ContextVar(
+    "lava_state_attempts", default=None
+)
+_HOOK_ID = "lava-state-attempts"
+
+
+def _record_attempt(
+    response: tuple[Any, Any] | None = None, caught_exception: Exception | None = None, **_: Any
+) -> None:
+    """``needs-retry`` hook: botocore emits it after every attempt, the last one included."""
+    attempts = _attempts.get()
+    if attempts is None:
+        return
+    attempts.sent += 1
+    if caught_exception is not None:
+        # A failure to connect (ConnectionError) sent nothing; any other may have.
+        if not isinstance(caught_exception, ConnectionError):
+            attempts.may_have_applied = True
+    elif response is not None and getattr(response[0], "status_code", 0) >= 500:
+        attempts.may_have_applied = True
+
+
+def _refunding_quota_checker(quota: Any, detector: Any) -> Any:
+    from botocore.retries.standard import RetryQuotaChecker
+
+    class RefundingQuotaChecker(RetryQuotaChecker):
+        """botocore's retry quota, refunded when a resend ends in a failed condition.
+
+        A resent conditional write that committed the first time fails its own
+        condition (HTTP 400): for the idempotent path that is the success it
+        was, but botocore refunds a retry's cost only on a 2xx, so a client
+        that meets a few dozen lost replies would stop retrying altogether.
+        """
+
+        def release_retry_quota(
+            self, context: Any, http_response: Any, parsed: Any = None, **kwargs: Any
+        ) -> None:
+            super().release_retry_quota(context, http_response, **kwargs)
+            code = (parsed or {}).get("Error", {}).get("Code")
+            if code == "ConditionalCheckFailedException" and "retry_quota_capacity" in context:
+                quota.release(context["retry_quota_capacity"])
+
+    return RefundingQuotaChecker(quota, detector)
+
+
+def _register_refunding_retries(client: Any) -> None:
+    """botocore's standard retry handler, with a quota refunded by a resend's failed condition.
+
+    Built from botocore's own standard-mode parts, as
+    ``botocore.retries.standard.register_retry_handler`` builds them, and put
+    in place of the handler botocore registered (same unique id).
+    """
+    from botocore.retries import quota, standard
+
+    retries = client.meta.config.retries or {}
+    if retries.get("mode") != "standard":
+        return
+    service = client.meta.service_model.service_id.hyphenize()
+    adapter = standard.RetryEventAdapter()
+    detector = standard.ThrottlingErrorDetector(adapter)
+    bucket = quota.RetryQuota()
+    checker = _refunding_quota_checker(bucket, detector)
+    handler = standard.RetryHandler(
+        retry_policy=standard.RetryPolicy(
+            retry_checker=standard.StandardRetryConditions(
+                max_attempts=retries.get("total_max_attempts", BOTOCORE_MAX_ATTEMPTS)
+            ),
+            retry_backoff=standard.ExponentialBackoff(
+                service_name=service, throttling_detector=detector
+            ),
+        ),
+        retry_event_adapter=adapter,
+        retry_quota=checker,
+        service_name=service,
+    )
+    events = client.meta.events
+    unique_id = f"retry-config-{service}"
+    events.unregister(f"needs-retry.{service}", unique_id=unique_id)
+    events.register(f"after-call.{service}", checker.release_retry_quota)
+    events.register(f"needs-retry.{service}", handler.needs_retry, unique_id=unique_id)
+
+
+_instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
+def instrument(client: T) -> T:
+    """Prepare a client for lava-state's outcome checks (once per client; built or injected).
+
+    Records what each attempt of a :func:`call` did (see :class:`Attempts`)
+    and, for DynamoDB in botocore's standard retry mode, refunds the retry
+    quota when a resend ends in a failed condition. Both are hooks on the
+    client's own event system; a client that is not used through :func:`call`
+    behaves as before.
+    """
+    with _lock:
+        if client in _instrumented:
+            return client
+        _instrumented.add(client)
+    meta = cast("Any", client).meta
+    meta.events.register("needs-retry", _record_attempt, unique_id=_HOOK_ID)
+    if meta.service_model.service_name == "dynamodb":
+        _register_refunding_retries(client)
+    return client
+
 
 _lock = threading.Lock()
 _default_sessions: dict[tuple[str | None, str | None], boto3.session.Session] = {}
@@ -219,7 +343,7 @@ def get_client(
                     "no AWS region configured: pass --region or set AWS_DEFAULT_REGION"
                 ) from exc
             per_session[key] = client
-        return client
+    return instrument(client)
 
 
 class AwsOptions(TypedDict, total=False):
@@ -253,7 +377,8 @@ class AwsClients:
         self.session = session
         self.endpoint_url = endpoint_url
         self.region = region
-        self._dynamodb = dynamodb
+        # Injected clients get the hooks that built ones have (see instrument()).
+        self._dynamodb = None if dynamodb is None else instrument(dynamodb)
         self._kms = kms
         self._sns = sns
         self._sqs = sqs
@@ -317,6 +442,8 @@ def call(fn: Callable[..., T], /, *, what: str, state_id: str = "", **kwargs: An
     Raises:
         LavaStateError: the translated failure, chained to the botocore error.
     """
+    attempts = Attempts()
+    token = _attempts.set(attempts)
     try:
         try:
             return fn(**kwargs)
@@ -326,7 +453,11 @@ def call(fn: Callable[..., T], /, *, what: str, state_id: str = "", **kwargs: An
             LOG.debug("retrying %s after %s", what, error_code(exc))
             return retry_after(exc, lambda: fn(**kwargs), retrying(is_app_retryable))
     except (ClientError, BotoCoreError) as exc:
-        raise translate_client_error(exc, what=what, state_id=state_id) from exc
+        raise translate_client_error(
+            exc, what=what, state_id=state_id, may_have_applied=attempts.may_have_applied
+        ) from exc
+    finally:
+        _attempts.reset(token)
 
 
 def retry_attempts(exc: ClientError) -> int:
@@ -334,14 +465,18 @@ def retry_attempts(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
 
 
-def translate_client_error(exc: BaseException, *, what: str, state_id: str = "") -> LavaStateError:
+def translate_client_error(
+    exc: BaseException, *, what: str, state_id: str = "", may_have_applied: bool = False
+) -> LavaStateError:
     """Map a botocore error to the lava-state error for it (the one choke point).
 
     A failed condition on a state item (``state_id`` given) becomes a
     VersionConflict carrying the item stored at that moment, as DynamoDB
     returned it with the failure (``ReturnValuesOnConditionCheckFailure=ALL_OLD``:
-    no second read), decoded but not decrypted. The caller raises the result
-    ``from exc``.
+    no second read), decoded but not decrypted. ``may_have_applied`` says
+    that an attempt of the call before this failure may have been applied
+    (:class:`Attempts`): it is carried on AwsUnavailable and VersionConflict.
+    The caller raises the result ``from exc``.
     """
     if isinstance(exc, ClientError):
         code = error_code(exc)
@@ -350,7 +485,9 @@ def translate_client_error(exc: BaseException, *, what: str, state_id: str = "")
         attempts = retry_attempts(exc)
         detail = f"cannot {what}: {code}: {message}"
         if code == "ConditionalCheckFailedException":
-            return _version_conflict(exc, what=what, state_id=state_id)
+            return _version_conflict(
+                exc, what=what, state_id=state_id, may_have_applied=may_have_applied
+            )
         # Of the services lava-state calls, only DynamoDB answers ResourceNotFoundException.
         if code == "ResourceNotFoundException":
             return TableNotFound(
@@ -369,6 +506,7 @@ def translate_client_error(exc: BaseException, *, what: str, state_id: str = "")
                 aws_code=code,
                 operation=operation,
                 retry_attempts=attempts,
+                may_have_reached_aws=may_have_applied,
             )
         return AwsError(detail, aws_code=code, operation=operation, retry_attempts=attempts)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
@@ -383,25 +521,51 @@ def translate_client_error(exc: BaseException, *, what: str, state_id: str = "")
     if isinstance(exc, ConnectionError | HTTPClientError):
         return AwsUnavailable(
             f"cannot {what}: AWS could not be reached: {exc}",
-            may_have_reached_aws=isinstance(exc, _MAYBE_SENT),
+            may_have_reached_aws=isinstance(exc, _MAYBE_SENT) or may_have_applied,
         )
     return AwsError(f"cannot {what}: {exc}")
 
 
-def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> LavaStateError:
-    """The conflict of a failed condition, with the item stored at that moment.
+def _version_conflict(
+    exc: ClientError, *, what: str, state_id: str, may_have_applied: bool
+) -> LavaStateError:
+    """The conflict of a failed condition, with the item returned with it (if any)."""
+    if not state_id:
+        return VersionConflict(state_id, f"cannot {what}: the condition on the item failed")
+    returned = "Item" in exc.response
+    return version_conflict(
+        state_id,
+        cast("Mapping[str, Any] | None", exc.response.get("Item")),
+        what=what,
+        item_returned=returned,
+        resent=retry_attempts(exc) > 0,
+        may_have_applied=may_have_applied,
+    )
 
+
+def version_conflict(
+    state_id: str,
+    stored: Mapping[str, Any] | None,
+    *,
+    what: str,
+    item_returned: bool = True,
+    resent: bool = False,
+    may_have_applied: bool = False,
+) -> LavaStateError:
+    """The conflict of a failed condition on ``state_id``, given the item stored.
+
+    ``stored`` is the raw item (None: nothing stored), as DynamoDB returned it
+    with the failure or as a consistent read found it; ``item_returned`` is
+    False when the failure came without an item, which may mean "nothing
+    stored" or a DynamoDB-compatible store that ignores
+    ``ReturnValuesOnConditionCheckFailure``: the message then claims nothing.
     An unexpired stored item that cannot be decoded is a CorruptStateItem: a
     conflict whose ``current`` is None would read as "nothing is stored".
     """
-    resent = retry_attempts(exc) > 0
-    if not state_id:
-        return VersionConflict(state_id, f"cannot {what}: the condition on the item failed")
-    stored = cast("Mapping[str, Any] | None", exc.response.get("Item"))
     current: StateItem | None = None
     # The version only in the message: never a value, which may be secret.
     if stored is None:
-        found = "no item is stored"
+        found = "no item is stored" if item_returned else "the condition on the item failed"
     elif codec.attributes_expired(stored):
         found = "the stored item has expired"
     else:
@@ -416,4 +580,6 @@ def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> LavaStat
         current=current,
         stored_attributes=stored,
         resent=resent,
+        item_returned=item_returned,
+        may_have_applied=may_have_applied,
     )

@@ -30,7 +30,7 @@ from lava_state.store import StateStore
 from lava_state.ttl import Duration, ttl_seconds
 from publisher.batch import BatchWriter, PutResult, PutSpec, validate_all
 from publisher.formats import write_format
-from publisher.idempotency import nothing_stored, send_once
+from publisher.idempotency import holds, nothing_stored, reader, send_once
 from publisher.policy import RetryPolicy
 from publisher.write import (
     Write,
@@ -231,17 +231,16 @@ class StatePublisher:
         """
         state_id = validate_posted_state_id(state_id)
         what = f"delete state item {state_id!r} from {self.store.table}"
-        if if_version is None:
-            aws.call(
-                self.store.dynamodb.delete_item,
-                what=what,
-                TableName=self.store.table,
-                Key={ATTR_STATE_ID: {"S": state_id}},
-            )
-            return
-        check_conditions(state_id, if_version, if_absent=False, rules=self._format)
-        condition = version_condition(if_version)
-        values = {":expected": {"N": str(if_version)}, ":now": now_value()}
+        conditions: dict[str, Any] = {}
+        if if_version is not None:
+            check_conditions(state_id, if_version, if_absent=False, rules=self._format)
+            condition = version_condition(if_version)
+            values = {":expected": {"N": str(if_version)}, ":now": now_value()}
+            conditions = {
+                "ConditionExpression": condition,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                **expression_attributes(condition, values),
+            }
 
         def send() -> None:
             aws.call(
@@ -250,12 +249,17 @@ class StatePublisher:
                 state_id=state_id,
                 TableName=self.store.table,
                 Key={ATTR_STATE_ID: {"S": state_id}},
-                ConditionExpression=condition,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **expression_attributes(condition, values),
+                **conditions,
             )
 
-        send_once(send, ours=nothing_stored, conditional=True, state_id=state_id, what=what)
+        send_once(
+            send,
+            ours=nothing_stored,
+            expected=holds(if_version=if_version, if_absent=False),
+            read=reader(self.store, state_id),
+            state_id=state_id,
+            what=what,
+        )
 
     def put_many(
         self,
