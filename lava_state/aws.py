@@ -500,7 +500,8 @@ def translate_client_error(
             return AccessDenied(detail, aws_code=code, operation=operation)
         if code in _KMS_CODES:
             return EncryptionError(detail, aws_code=code)
-        if code in _THROTTLING_CODES or code in APP_RETRYABLE_CODES:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _THROTTLING_CODES or code in APP_RETRYABLE_CODES or status >= 500:
             return AwsUnavailable(
                 f"{detail} (after retries)",
                 aws_code=code,
