@@ -11,11 +11,9 @@ module is: the pure core (naming, TTL, codec, events) never pays for it.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import threading
 import weakref
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypedDict, TypeVar, cast, overload
 
 from botocore.config import Config
@@ -32,6 +30,7 @@ from botocore.exceptions import (
 )
 
 from lava_state import codec
+from lava_state.attempts import Attempts, instrument, recording
 from lava_state.constants import ATTR_VERSION, BOTOCORE_MAX_ATTEMPTS
 from lava_state.errors import (
     AccessDenied,
@@ -106,127 +105,6 @@ _CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
-
-
-@dataclass
-class Attempts:
-    """What botocore's attempts of one :func:`call` did (its retries hide all but the last).
-
-    ``may_have_applied`` is True when any attempt may have been applied by
-    AWS: it was sent and its answer lost (a read timeout, a connection closed
-    mid-response) or AWS answered with a 5xx, which for a DynamoDB write means
-    "it may or may not have succeeded". A throttle or a failure to connect
-    never applied anything.
-    """
-
-    sent: int = 0
-    may_have_applied: bool = False
-
-
-# The attempts of the call in progress in this thread (botocore runs hooks in the caller's).
-_attempts: contextvars.ContextVar[Attempts | None] = contextvars.ContextVar(
-    "lava_state_attempts", default=None
-)
-_HOOK_ID = "lava-state-attempts"
-
-
-def _record_attempt(
-    response: tuple[Any, Any] | None = None, caught_exception: Exception | None = None, **_: Any
-) -> None:
-    """``needs-retry`` hook: botocore emits it after every attempt, the last one included."""
-    attempts = _attempts.get()
-    if attempts is None:
-        return
-    attempts.sent += 1
-    if caught_exception is not None:
-        # A failure to connect (ConnectionError) sent nothing; any other may have.
-        if not isinstance(caught_exception, ConnectionError):
-            attempts.may_have_applied = True
-    elif response is not None and getattr(response[0], "status_code", 0) >= 500:
-        attempts.may_have_applied = True
-
-
-def _refunding_quota_checker(quota: Any, detector: Any) -> Any:
-    from botocore.retries.standard import RetryQuotaChecker
-
-    class RefundingQuotaChecker(RetryQuotaChecker):
-        """botocore's retry quota, refunded when a resend ends in a failed condition.
-
-        A resent conditional write that committed the first time fails its own
-        condition (HTTP 400): for the idempotent path that is the success it
-        was, but botocore refunds a retry's cost only on a 2xx, so a client
-        that meets a few dozen lost replies would stop retrying altogether.
-        """
-
-        def release_retry_quota(
-            self, context: Any, http_response: Any, parsed: Any = None, **kwargs: Any
-        ) -> None:
-            super().release_retry_quota(context, http_response, **kwargs)
-            code = (parsed or {}).get("Error", {}).get("Code")
-            if code == "ConditionalCheckFailedException" and "retry_quota_capacity" in context:
-                quota.release(context["retry_quota_capacity"])
-
-    return RefundingQuotaChecker(quota, detector)
-
-
-def _register_refunding_retries(client: Any) -> None:
-    """botocore's standard retry handler, with a quota refunded by a resend's failed condition.
-
-    Built from botocore's own standard-mode parts, as
-    ``botocore.retries.standard.register_retry_handler`` builds them, and put
-    in place of the handler botocore registered (same unique id).
-    """
-    from botocore.retries import quota, standard
-
-    retries = client.meta.config.retries or {}
-    if retries.get("mode") != "standard":
-        return
-    service = client.meta.service_model.service_id.hyphenize()
-    adapter = standard.RetryEventAdapter()
-    detector = standard.ThrottlingErrorDetector(adapter)
-    bucket = quota.RetryQuota()
-    checker = _refunding_quota_checker(bucket, detector)
-    handler = standard.RetryHandler(
-        retry_policy=standard.RetryPolicy(
-            retry_checker=standard.StandardRetryConditions(
-                max_attempts=retries.get("total_max_attempts", BOTOCORE_MAX_ATTEMPTS)
-            ),
-            retry_backoff=standard.ExponentialBackoff(
-                service_name=service, throttling_detector=detector
-            ),
-        ),
-        retry_event_adapter=adapter,
-        retry_quota=checker,
-        service_name=service,
-    )
-    events = client.meta.events
-    unique_id = f"retry-config-{service}"
-    events.unregister(f"needs-retry.{service}", unique_id=unique_id)
-    events.register(f"after-call.{service}", checker.release_retry_quota)
-    events.register(f"needs-retry.{service}", handler.needs_retry, unique_id=unique_id)
-
-
-_instrumented: weakref.WeakSet[Any] = weakref.WeakSet()
-
-
-def instrument(client: T) -> T:
-    """Prepare a client for lava-state's outcome checks (once per client; built or injected).
-
-    Records what each attempt of a :func:`call` did (see :class:`Attempts`)
-    and, for DynamoDB in botocore's standard retry mode, refunds the retry
-    quota when a resend ends in a failed condition. Both are hooks on the
-    client's own event system; a client that is not used through :func:`call`
-    behaves as before.
-    """
-    with _lock:
-        if client in _instrumented:
-            return client
-        _instrumented.add(client)
-    meta = cast("Any", client).meta
-    meta.events.register("needs-retry", _record_attempt, unique_id=_HOOK_ID)
-    if meta.service_model.service_name == "dynamodb":
-        _register_refunding_retries(client)
-    return client
 
 
 _lock = threading.Lock()
@@ -443,21 +321,19 @@ def call(fn: Callable[..., T], /, *, what: str, state_id: str = "", **kwargs: An
         LavaStateError: the translated failure, chained to the botocore error.
     """
     attempts = Attempts()
-    token = _attempts.set(attempts)
     try:
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            if not is_app_retryable(exc):
-                raise
-            LOG.debug("retrying %s after %s", what, error_code(exc))
-            return retry_after(exc, lambda: fn(**kwargs), retrying(is_app_retryable))
+        with recording(attempts):
+            try:
+                return fn(**kwargs)
+            except ClientError as exc:
+                if not is_app_retryable(exc):
+                    raise
+                LOG.debug("retrying %s after %s", what, error_code(exc))
+                return retry_after(exc, lambda: fn(**kwargs), retrying(is_app_retryable))
     except (ClientError, BotoCoreError) as exc:
         raise translate_client_error(
             exc, what=what, state_id=state_id, may_have_applied=attempts.may_have_applied
         ) from exc
-    finally:
-        _attempts.reset(token)
 
 
 def retry_attempts(exc: ClientError) -> int:

@@ -94,7 +94,6 @@ def send_once(
     """
     last: AwsError | None = None
     for _ in range(rounds):
-        may_have_applied = False
         try:
             return send()
         except VersionConflict as conflict:
@@ -118,8 +117,7 @@ def send_once(
                 raise outcome_unknown(state_id, what, stored) from conflict
             last = conflict_as_unavailable(conflict, what)
         except AwsUnavailable as exc:
-            may_have_applied = exc.may_have_reached_aws
-            if not may_have_applied:
+            if not exc.may_have_reached_aws:
                 raise  # no attempt can have been applied: "not written" is true
             stored = _read_back(read, state_id, what, exc)
             if ours(stored):
