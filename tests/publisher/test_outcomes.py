@@ -422,3 +422,59 @@ def test_a_hundred_committed_resends_do_not_drain_the_retry_quota(
 def test_the_outcome_errors_are_lava_state_errors() -> None:
     assert issubclass(WriteOutcomeUnknown, LavaStateError)
     assert not issubclass(WriteOutcomeUnknown, VersionConflict)
+
+
+# --- put(if_absent=True): the same column as if_version -------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("script", "outcome"),
+    [
+        (("refused",) * ATTEMPTS, AwsUnavailable),
+        (("commit_then_timeout", *("refused",) * (ATTEMPTS - 1)), ("mine", 1)),
+        (("server_error",) * ATTEMPTS, ("mine", 1)),  # read back: absent, sent again
+    ],
+    ids=["never_sent", "sent_and_lost", "server_errors"],
+)
+def test_if_absent_put_under_each_failure_mode(
+    script: tuple[Any, ...], outcome: Any, writer: StatePublisher, faults: Faults
+) -> None:
+    faults.script("UpdateItem", *script)
+    if isinstance(outcome, tuple):
+        result = writer.put("sid", "mine", if_absent=True)
+        assert (result.value, result.version) == outcome
+        assert state(writer) == outcome
+        return
+    with pytest.raises(outcome) as info:
+        writer.put("sid", "mine", if_absent=True)
+    assert not isinstance(info.value, WriteOutcomeUnknown)
+    assert state(writer) is None
+
+
+def test_if_absent_put_sent_and_lost_then_taken_is_an_unknown_outcome(
+    writer: StatePublisher, rival: StatePublisher, faults: Faults
+) -> None:
+    """Ours created it, the rival deleted and re-created it: only 'unknown' is true."""
+
+    def take() -> None:
+        rival.delete("sid")
+        rival.put("sid", "theirs", if_absent=True)
+
+    faults.script("UpdateItem", "commit_then_timeout")
+    Rival(take, before=frozenset({2})).install(writer, "UpdateItem")
+
+    with pytest.raises(WriteOutcomeUnknown) as info:
+        writer.put("sid", "mine", if_absent=True)
+
+    assert info.value.found is not None
+    assert info.value.found.value == "theirs"
+
+
+def test_if_absent_put_conflicting_with_a_stored_item_is_a_conflict(
+    writer: StatePublisher, rival: StatePublisher
+) -> None:
+    rival.put("sid", "theirs")
+    with pytest.raises(VersionConflict) as info:
+        writer.put("sid", "mine", if_absent=True)
+    assert info.value.current is not None
+    assert info.value.current.value == "theirs"
