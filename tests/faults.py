@@ -198,3 +198,58 @@ def drop_returned_item(client: Any) -> Any:
 
     client.meta.events.register("after-call.dynamodb", after_call)
     return client
+
+
+@dataclass
+class EntryFaults:
+    """Fails single PublishBatch entries inside a successful response, as SNS does.
+
+    ``rate`` of the entries of each call (at least one entry is always sent)
+    are taken out of the request before it is built, so SNS never publishes
+    them, and are added to the response's ``Failed`` list, retryable
+    (``SenderFault`` false). ``failed`` counts them. Thread-safe.
+    """
+
+    rate: float = 0.2
+    seed: int = 0
+    failed: int = 0
+    _random: random.Random = field(init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _dropped: threading.local = field(default_factory=threading.local, repr=False)
+
+    def __post_init__(self) -> None:
+        self._random = random.Random(self.seed)  # reproducible faults, not crypto
+
+    def install(self, client: Any) -> Any:
+        """Fail entries of ``client``'s PublishBatch calls; returns the client."""
+        client.meta.events.register("provide-client-params.sns.PublishBatch", self._drop)
+        client.meta.events.register("after-call.sns.PublishBatch", self._mark)
+        return client
+
+    def _drop(self, params: dict[str, Any], **_: Any) -> None:
+        entries = list(params.get("PublishBatchRequestEntries", []))
+        with self._lock:
+            chosen = [e for e in entries if self._random.random() < self.rate]
+        if len(chosen) == len(entries):
+            chosen = chosen[1:]
+        ids = {e["Id"] for e in chosen}
+        params["PublishBatchRequestEntries"] = [e for e in entries if e["Id"] not in ids]
+        self._dropped.ids = sorted(ids)
+
+    def _mark(self, parsed: dict[str, Any], **_: Any) -> None:
+        ids = getattr(self._dropped, "ids", [])
+        self._dropped.ids = []
+        if not ids or "Error" in parsed:
+            return
+        failed = parsed.setdefault("Failed", [])
+        for entry_id in ids:
+            failed.append(
+                {
+                    "Id": entry_id,
+                    "Code": "InternalError",
+                    "SenderFault": False,
+                    "Message": "injected",
+                }
+            )
+        with self._lock:
+            self.failed += len(ids)
