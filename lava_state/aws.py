@@ -30,6 +30,7 @@ from botocore.exceptions import (
 )
 
 from lava_state import codec
+from lava_state.attempts import Attempts, instrument, recording
 from lava_state.constants import ATTR_VERSION, BOTOCORE_MAX_ATTEMPTS
 from lava_state.errors import (
     AccessDenied,
@@ -104,6 +105,7 @@ _CONFIG = Config(
     connect_timeout=5,
     read_timeout=30,
 )
+
 
 _lock = threading.Lock()
 _default_sessions: dict[tuple[str | None, str | None], boto3.session.Session] = {}
@@ -219,7 +221,7 @@ def get_client(
                     "no AWS region configured: pass --region or set AWS_DEFAULT_REGION"
                 ) from exc
             per_session[key] = client
-        return client
+    return instrument(client)
 
 
 class AwsOptions(TypedDict, total=False):
@@ -253,7 +255,8 @@ class AwsClients:
         self.session = session
         self.endpoint_url = endpoint_url
         self.region = region
-        self._dynamodb = dynamodb
+        # Injected clients get the hooks that built ones have (see instrument()).
+        self._dynamodb = None if dynamodb is None else instrument(dynamodb)
         self._kms = kms
         self._sns = sns
         self._sqs = sqs
@@ -317,16 +320,20 @@ def call(fn: Callable[..., T], /, *, what: str, state_id: str = "", **kwargs: An
     Raises:
         LavaStateError: the translated failure, chained to the botocore error.
     """
+    attempts = Attempts()
     try:
-        try:
-            return fn(**kwargs)
-        except ClientError as exc:
-            if not is_app_retryable(exc):
-                raise
-            LOG.debug("retrying %s after %s", what, error_code(exc))
-            return retry_after(exc, lambda: fn(**kwargs), retrying(is_app_retryable))
+        with recording(attempts):
+            try:
+                return fn(**kwargs)
+            except ClientError as exc:
+                if not is_app_retryable(exc):
+                    raise
+                LOG.debug("retrying %s after %s", what, error_code(exc))
+                return retry_after(exc, lambda: fn(**kwargs), retrying(is_app_retryable))
     except (ClientError, BotoCoreError) as exc:
-        raise translate_client_error(exc, what=what, state_id=state_id) from exc
+        raise translate_client_error(
+            exc, what=what, state_id=state_id, may_have_applied=attempts.may_have_applied
+        ) from exc
 
 
 def retry_attempts(exc: ClientError) -> int:
@@ -334,14 +341,18 @@ def retry_attempts(exc: ClientError) -> int:
     return int(exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0) or 0)
 
 
-def translate_client_error(exc: BaseException, *, what: str, state_id: str = "") -> LavaStateError:
+def translate_client_error(
+    exc: BaseException, *, what: str, state_id: str = "", may_have_applied: bool = False
+) -> LavaStateError:
     """Map a botocore error to the lava-state error for it (the one choke point).
 
     A failed condition on a state item (``state_id`` given) becomes a
     VersionConflict carrying the item stored at that moment, as DynamoDB
     returned it with the failure (``ReturnValuesOnConditionCheckFailure=ALL_OLD``:
-    no second read), decoded but not decrypted. The caller raises the result
-    ``from exc``.
+    no second read), decoded but not decrypted. ``may_have_applied`` says
+    that an attempt of the call before this failure may have been applied
+    (:class:`Attempts`): it is carried on AwsUnavailable and VersionConflict.
+    The caller raises the result ``from exc``.
     """
     if isinstance(exc, ClientError):
         code = error_code(exc)
@@ -350,7 +361,9 @@ def translate_client_error(exc: BaseException, *, what: str, state_id: str = "")
         attempts = retry_attempts(exc)
         detail = f"cannot {what}: {code}: {message}"
         if code == "ConditionalCheckFailedException":
-            return _version_conflict(exc, what=what, state_id=state_id)
+            return _version_conflict(
+                exc, what=what, state_id=state_id, may_have_applied=may_have_applied
+            )
         # Of the services lava-state calls, only DynamoDB answers ResourceNotFoundException.
         if code == "ResourceNotFoundException":
             return TableNotFound(
@@ -363,12 +376,14 @@ def translate_client_error(exc: BaseException, *, what: str, state_id: str = "")
             return AccessDenied(detail, aws_code=code, operation=operation)
         if code in _KMS_CODES:
             return EncryptionError(detail, aws_code=code)
-        if code in _THROTTLING_CODES or code in APP_RETRYABLE_CODES:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if code in _THROTTLING_CODES or code in APP_RETRYABLE_CODES or status >= 500:
             return AwsUnavailable(
                 f"{detail} (after retries)",
                 aws_code=code,
                 operation=operation,
                 retry_attempts=attempts,
+                may_have_reached_aws=may_have_applied,
             )
         return AwsError(detail, aws_code=code, operation=operation, retry_attempts=attempts)
     if isinstance(exc, NoCredentialsError | PartialCredentialsError):
@@ -383,25 +398,51 @@ def translate_client_error(exc: BaseException, *, what: str, state_id: str = "")
     if isinstance(exc, ConnectionError | HTTPClientError):
         return AwsUnavailable(
             f"cannot {what}: AWS could not be reached: {exc}",
-            may_have_reached_aws=isinstance(exc, _MAYBE_SENT),
+            may_have_reached_aws=isinstance(exc, _MAYBE_SENT) or may_have_applied,
         )
     return AwsError(f"cannot {what}: {exc}")
 
 
-def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> LavaStateError:
-    """The conflict of a failed condition, with the item stored at that moment.
+def _version_conflict(
+    exc: ClientError, *, what: str, state_id: str, may_have_applied: bool
+) -> LavaStateError:
+    """The conflict of a failed condition, with the item returned with it (if any)."""
+    if not state_id:
+        return VersionConflict(state_id, f"cannot {what}: the condition on the item failed")
+    returned = "Item" in exc.response
+    return version_conflict(
+        state_id,
+        cast("Mapping[str, Any] | None", exc.response.get("Item")),
+        what=what,
+        item_returned=returned,
+        resent=retry_attempts(exc) > 0,
+        may_have_applied=may_have_applied,
+    )
 
+
+def version_conflict(
+    state_id: str,
+    stored: Mapping[str, Any] | None,
+    *,
+    what: str,
+    item_returned: bool = True,
+    resent: bool = False,
+    may_have_applied: bool = False,
+) -> LavaStateError:
+    """The conflict of a failed condition on ``state_id``, given the item stored.
+
+    ``stored`` is the raw item (None: nothing stored), as DynamoDB returned it
+    with the failure or as a consistent read found it; ``item_returned`` is
+    False when the failure came without an item, which may mean "nothing
+    stored" or a DynamoDB-compatible store that ignores
+    ``ReturnValuesOnConditionCheckFailure``: the message then claims nothing.
     An unexpired stored item that cannot be decoded is a CorruptStateItem: a
     conflict whose ``current`` is None would read as "nothing is stored".
     """
-    resent = retry_attempts(exc) > 0
-    if not state_id:
-        return VersionConflict(state_id, f"cannot {what}: the condition on the item failed")
-    stored = cast("Mapping[str, Any] | None", exc.response.get("Item"))
     current: StateItem | None = None
     # The version only in the message: never a value, which may be secret.
     if stored is None:
-        found = "no item is stored"
+        found = "no item is stored" if item_returned else "the condition on the item failed"
     elif codec.attributes_expired(stored):
         found = "the stored item has expired"
     else:
@@ -416,4 +457,6 @@ def _version_conflict(exc: ClientError, *, what: str, state_id: str) -> LavaStat
         current=current,
         stored_attributes=stored,
         resent=resent,
+        item_returned=item_returned,
+        may_have_applied=may_have_applied,
     )

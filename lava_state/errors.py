@@ -30,7 +30,7 @@ Every error lava-state raises derives from :class:`LavaStateError`::
         │   └── ItemNotProcessed     a batch left the item unprocessed after retries
         ├── AccessDenied
         ├── TableNotFound
-        ├── WriteOutcomeUnknown      a retried conditional write: it may or may not have committed
+        ├── WriteOutcomeUnknown      a write that may have applied, and the item changed since
         └── ChangeNotPublished       SNS refused a change notification (per record)
 
 AWS ``ClientError``\\ s are translated in one place,
@@ -125,9 +125,15 @@ class VersionConflict(LavaStateError):
     ``current`` is the stored item, decoded but with a secure value left
     :class:`~lava_state.model.Encrypted`; None when no unexpired item is
     stored. ``stored_attributes`` is the raw item DynamoDB returned with the
-    failure (``ALL_OLD``), which the publisher uses to recognise its own
-    committed write on a retry. ``resent`` is True when botocore sent the
-    request more than once (a first attempt may have committed).
+    failure (``ALL_OLD``) or a consistent read found after it, which the
+    publisher uses to recognise its own committed write on a retry.
+    ``resent`` is True when botocore sent the request more than once;
+    ``may_have_applied`` when one of those earlier attempts may have been
+    applied (its answer was lost, or was a 5xx): only then can the conflict
+    be with our own earlier write. ``item_returned`` is False when the
+    failure came without an item (nothing stored, or a store that ignores
+    ``ReturnValuesOnConditionCheckFailure``): the publisher then reads the
+    item before deciding anything.
     """
 
     def __init__(
@@ -138,12 +144,16 @@ class VersionConflict(LavaStateError):
         current: StateItem | None = None,
         stored_attributes: Mapping[str, Any] | None = None,
         resent: bool = False,
+        item_returned: bool = True,
+        may_have_applied: bool = False,
     ) -> None:
         super().__init__(message)
         self.state_id = state_id
         self.current = current
         self.stored_attributes = stored_attributes
         self.resent = resent
+        self.item_returned = item_returned
+        self.may_have_applied = may_have_applied
 
 
 class UnsupportedInItemFormat(LavaStateError):
@@ -182,9 +192,10 @@ class AwsError(LavaStateError):
 class AwsUnavailable(AwsError):
     """AWS throttled, timed out or failed after the bounded retries.
 
-    ``may_have_reached_aws`` is True when the last attempt failed after the
-    request was sent (a read timeout, a connection closed mid-response): a
-    write may have been applied.
+    ``may_have_reached_aws`` is True when any attempt of the call (not only
+    the last) may have been applied: it was sent and its answer lost (a read
+    timeout, a connection closed mid-response) or AWS answered 5xx. The
+    publisher never reports such a write as failed without reading it back.
     """
 
     def __init__(
@@ -207,16 +218,31 @@ class ItemNotProcessed(AwsUnavailable):
 
 
 class WriteOutcomeUnknown(AwsError):
-    """A conditional write was resent by botocore and its outcome cannot be told.
+    """A write may have been applied, and the item changed since: its outcome cannot be told.
 
-    The first attempt may have committed before another writer changed the
-    item, or may never have reached DynamoDB: read the item to find out. Never
-    retried automatically (retrying could apply the change twice).
+    Raised only after the publisher read the item back: an attempt may have
+    been applied (its answer was lost, or was a 5xx), the item does not hold
+    our write, and it is no longer what our write expected either, so ours
+    may have committed and been overwritten, or never committed. ``found`` is
+    the item read (None: nothing unexpired stored, or it could not be read),
+    a secure value left :class:`~lava_state.model.Encrypted`;
+    ``stored_attributes`` its raw attributes. Never retried automatically
+    (retrying could apply the change twice).
     """
 
-    def __init__(self, state_id: str, message: str, *, aws_code: str | None = None) -> None:
+    def __init__(
+        self,
+        state_id: str,
+        message: str,
+        *,
+        aws_code: str | None = None,
+        found: StateItem | None = None,
+        stored_attributes: Mapping[str, Any] | None = None,
+    ) -> None:
         super().__init__(message, aws_code=aws_code)
         self.state_id = state_id
+        self.found = found
+        self.stored_attributes = stored_attributes
 
 
 class AccessDenied(AwsError):

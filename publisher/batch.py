@@ -24,8 +24,16 @@ from lava_state.constants import (
     BATCH_GET_MAX_KEYS,
     BATCH_WRITE_MAX_ITEMS,
 )
-from lava_state.errors import AwsUnavailable, InvalidInput, ItemNotProcessed, LavaStateError
+from lava_state.errors import (
+    AwsUnavailable,
+    InvalidInput,
+    ItemNotProcessed,
+    LavaStateError,
+    WriteOutcomeUnknown,
+)
 from lava_state.retry import batch_rounds
+from publisher.idempotency import is_item as has_item
+from publisher.idempotency import outcome_unknown
 
 if TYPE_CHECKING:
     from lava_state.codec import AttributeValue
@@ -174,9 +182,23 @@ class BatchWriter:
 
         not_written, error = self._rounds(requests, "BatchWriteItem", round_)
         results: dict[str, PutResult] = {}
+        outcomes: dict[str, LavaStateError | None] = {}
+        if isinstance(error, AwsUnavailable) and error.may_have_reached_aws and not_written:
+            sent = {w.state_id: item for (w, _), (item, _) in zip(chunk, items, strict=True)}
+            outcomes = self._read_back(
+                {state_id: sent[state_id] for state_id in not_written}, versions, error
+            )
         for (write, value_av), (_, version) in zip(chunk, items, strict=True):
             state_id = write.state_id
-            if state_id in not_written:
+            if state_id in outcomes:
+                outcome = outcomes[state_id]
+                if outcome is None:
+                    results[state_id] = PutResult(
+                        state_id=state_id, item=write.stored(value_av, version)
+                    )
+                else:
+                    results[state_id] = PutResult(state_id=state_id, error=outcome)
+            elif state_id in not_written:
                 failure = error or self._not_processed(
                     state_id, "BatchWriteItem left it unprocessed"
                 )
@@ -185,6 +207,61 @@ class BatchWriter:
                 item = write.stored(value_av, version)
                 results[state_id] = PutResult(state_id=state_id, item=item)
         return results, error
+
+    def _read_back(
+        self,
+        sent: Mapping[str, Mapping[str, Any]],
+        versions: Mapping[str, int],
+        error: AwsUnavailable,
+    ) -> dict[str, LavaStateError | None]:
+        """The true outcome of items whose BatchWriteItem may have been applied before it failed.
+
+        Each item is read back (one consistent BatchGetItem): exactly the item
+        sent → written (None); still at the version read before the write → not
+        written (a clean AwsUnavailable); anything else → WriteOutcomeUnknown
+        with what was found (the lava8 format, which has no version, cannot
+        tell "unchanged" apart: unknown too). See :mod:`publisher.idempotency`.
+        """
+        request = {
+            "Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in sent],
+            "ConsistentRead": True,
+        }
+        found: dict[str, Mapping[str, Any]] = {}
+
+        def round_(pending: Any) -> Any:
+            response = aws.call(
+                self.store.dynamodb.batch_get_item,
+                what=f"read state items back from {self.store.table}",
+                RequestItems={self.store.table: pending},
+            )
+            for attributes in response.get("Responses", {}).get(self.store.table, []):
+                found[attributes[ATTR_STATE_ID]["S"]] = attributes
+            return response.get("UnprocessedKeys", {}).get(self.store.table)
+
+        not_read, read_error = self._rounds(request, "BatchGetItem", round_)
+        what = f"write state items in {self.store.table}"
+        outcomes: dict[str, LavaStateError | None] = {}
+        for state_id, item in sent.items():
+            stored = found.get(state_id)
+            if state_id in not_read:
+                outcomes[state_id] = WriteOutcomeUnknown(
+                    state_id,
+                    f"cannot tell whether state item {state_id!r} was written: BatchWriteItem "
+                    f"may have been applied, and reading it back failed ({read_error}); "
+                    "read the item to find out",
+                )
+            elif has_item(item)(stored):
+                outcomes[state_id] = None
+            elif self.format.reads_versions and _version(stored) == versions.get(state_id, 0):
+                outcomes[state_id] = AwsUnavailable(
+                    f"state item {state_id!r} was not written (read back): {error}",
+                    aws_code=error.aws_code,
+                    operation=error.operation,
+                    retry_attempts=error.retry_attempts,
+                )
+            else:
+                outcomes[state_id] = outcome_unknown(state_id, what, stored)
+        return outcomes
 
     def _read_versions(
         self, state_ids: list[str]
@@ -274,6 +351,11 @@ def _fatal(error: LavaStateError | None) -> LavaStateError | None:
     A transient one (throttling, unprocessed items) is not: later calls may succeed.
     """
     return None if isinstance(error, AwsUnavailable) else error
+
+
+def _version(stored: Mapping[str, Any] | None) -> int:
+    """The stored version; 0 for nothing stored (or expired: a put continues from it)."""
+    return int((stored or {}).get(ATTR_VERSION, {}).get("N", "0"))
 
 
 def _state_ids(requests: Any) -> list[str]:

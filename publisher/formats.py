@@ -35,7 +35,7 @@ from lava_state.constants import (
 )
 from lava_state.errors import UnsupportedInItemFormat
 from lava_state.settings import ItemFormat
-from publisher.idempotency import has_token, is_item, send_once
+from publisher.idempotency import has_token, holds, is_item, reader, send_once
 from publisher.write import ABSENT, UPDATE, Write, expression_attributes, now_value
 
 if TYPE_CHECKING:
@@ -179,7 +179,8 @@ class LavaStateFormat(WriteFormat):
         written = send_once(
             send,
             ours=has_token(write.token),
-            conditional=write.conditional,
+            expected=holds(if_version=write.if_version, if_absent=write.if_absent),
+            read=reader(self.store, write.state_id),
             state_id=write.state_id,
             what=what,
         )
@@ -228,7 +229,7 @@ class Lava8Format(WriteFormat):
         what = self._what(write)
 
         def send() -> None:
-            aws.call(
+            aws.call(  # PutItem returns nothing that the result needs
                 self.store.dynamodb.put_item,
                 what=what,
                 state_id=write.state_id,
@@ -240,7 +241,8 @@ class Lava8Format(WriteFormat):
         send_once(
             send,
             ours=is_item(item),
-            conditional=write.conditional,
+            expected=holds(if_version=None, if_absent=write.if_absent),
+            read=reader(self.store, write.state_id),
             state_id=write.state_id,
             what=what,
         )

@@ -30,7 +30,7 @@ from lava_state.store import StateStore
 from lava_state.ttl import Duration, ttl_seconds
 from publisher.batch import BatchWriter, PutResult, PutSpec, validate_all
 from publisher.formats import write_format
-from publisher.idempotency import nothing_stored, send_once
+from publisher.idempotency import holds, nothing_stored, reader, send_once
 from publisher.policy import RetryPolicy
 from publisher.write import (
     Write,
@@ -111,12 +111,12 @@ class StatePublisher:
             StateValueTooLarge, InvalidTTL, InvalidInput: bad input (nothing written).
             VersionConflict: the condition failed; ``.current`` is the stored
                 item (None if none is stored), its secure value not decrypted.
-            WriteOutcomeUnknown: a conditional write (``if_version``/``if_absent``)
-                was resent by botocore after a timeout or lost connection, and
-                then failed its condition against another writer's item, or
-                botocore's retries ran out after a request that may have
-                reached DynamoDB: ours may or may not have committed. Read the
-                item to find out; never retried automatically.
+            WriteOutcomeUnknown: an attempt may have been applied (its answer
+                was lost, or was a 5xx), and the item read back is neither ours
+                nor what the write expected: ours may have committed and been
+                overwritten. ``.found`` is what was read; never retried
+                automatically. A write found applied is a success, one found
+                not applied is sent again (see :mod:`publisher.idempotency`).
             UnsupportedInItemFormat: ``if_version`` in the lava8 item format.
             EncryptionError: KMS refused a secure value.
             AwsError: the write failed after retries.
@@ -157,9 +157,9 @@ class StatePublisher:
         Raises:
             VersionConflict: still conflicting after ``retries`` retries;
                 ``.current`` is the stored item, a secure value left Encrypted.
-            WriteOutcomeUnknown: a write was resent by botocore and its outcome
-                cannot be told (see :meth:`put`); not retried, so ``fn`` is never
-                applied twice. Read the item to find out.
+            WriteOutcomeUnknown: a write may have been applied and the item
+                changed since (see :meth:`put`); not retried, so ``fn`` is never
+                applied twice. ``.found`` is what was read.
             UnsupportedInItemFormat: the realm writes the lava8 item format.
             InvalidInput (and subclasses): bad arguments, or ``fn`` returned a
                 value that cannot be stored (nothing written).
@@ -222,26 +222,24 @@ class StatePublisher:
         Raises:
             InvalidStateId, ReservedStateId, InvalidInput: bad arguments (nothing deleted).
             VersionConflict: another version is stored; ``.current`` is it.
-            WriteOutcomeUnknown: a conditional delete was resent by botocore and
-                then found another writer's item, or botocore's retries ran out
-                after a request that may have reached DynamoDB: ours may or may
-                not have committed (see :mod:`publisher.idempotency`).
+            WriteOutcomeUnknown: an attempt may have been applied and another
+                writer's item is stored now: ours may or may not have committed
+                (see :mod:`publisher.idempotency`).
             UnsupportedInItemFormat: ``if_version`` in the lava8 item format.
             AwsError: the delete failed after retries.
         """
         state_id = validate_posted_state_id(state_id)
         what = f"delete state item {state_id!r} from {self.store.table}"
-        if if_version is None:
-            aws.call(
-                self.store.dynamodb.delete_item,
-                what=what,
-                TableName=self.store.table,
-                Key={ATTR_STATE_ID: {"S": state_id}},
-            )
-            return
-        check_conditions(state_id, if_version, if_absent=False, rules=self._format)
-        condition = version_condition(if_version)
-        values = {":expected": {"N": str(if_version)}, ":now": now_value()}
+        conditions: dict[str, Any] = {}
+        if if_version is not None:
+            check_conditions(state_id, if_version, if_absent=False, rules=self._format)
+            condition = version_condition(if_version)
+            values = {":expected": {"N": str(if_version)}, ":now": now_value()}
+            conditions = {
+                "ConditionExpression": condition,
+                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+                **expression_attributes(condition, values),
+            }
 
         def send() -> None:
             aws.call(
@@ -250,12 +248,17 @@ class StatePublisher:
                 state_id=state_id,
                 TableName=self.store.table,
                 Key={ATTR_STATE_ID: {"S": state_id}},
-                ConditionExpression=condition,
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                **expression_attributes(condition, values),
+                **conditions,
             )
 
-        send_once(send, ours=nothing_stored, conditional=True, state_id=state_id, what=what)
+        send_once(
+            send,
+            ours=nothing_stored,
+            expected=holds(if_version=if_version, if_absent=False),
+            read=reader(self.store, state_id),
+            state_id=state_id,
+            what=what,
+        )
 
     def put_many(
         self,
@@ -287,7 +290,9 @@ class StatePublisher:
         The lava8 item format reads no versions and writes none.
         ``UnprocessedItems``/``UnprocessedKeys`` are retried with jittered
         backoff (RetryPolicy ``attempts``); what remains is reported per item
-        as ItemNotProcessed, never dropped.
+        as ItemNotProcessed, never dropped. Items whose BatchWriteItem may have
+        been applied before it failed are read back: written, not written
+        (AwsUnavailable) or WriteOutcomeUnknown, per item.
 
         Raises:
             InvalidInput (and subclasses): any item is invalid, or a state_id

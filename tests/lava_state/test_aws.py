@@ -128,7 +128,8 @@ STORED = {
     [
         (STORED, 3, "at version 3"),
         ({**STORED, "ttl": {"N": "1"}}, None, "expired"),
-        (None, None, "no item is stored"),
+        # No item with the failure: absent, or a store that ignores the parameter.
+        (None, None, "the condition on the item failed"),
     ],
 )
 def test_a_failed_condition_carries_the_stored_item_decoded_not_decrypted(
@@ -144,6 +145,7 @@ def test_a_failed_condition_carries_the_stored_item_decoded_not_decrypted(
         aws.call(client.delete_item, what="delete", state_id="x", **KEY)
     conflict = info.value
     assert conflict.resent is False
+    assert conflict.item_returned is (item is not None)
     if version is None:
         assert conflict.current is None
     else:
