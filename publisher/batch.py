@@ -79,9 +79,13 @@ class PutResult:
 
 
 def validate_all(
-    items: Mapping[str, Any] | Iterable[PutSpec], validate: Callable[[PutSpec], Write]
+    items: Mapping[str, Any] | Iterable[PutSpec],
+    validate: Callable[[PutSpec], Write],
+    *,
+    expiry: Callable[[Write], Write],
 ) -> list[Write]:
-    """Validate every item before anything is written.
+    """Validate every item before anything is written, then give each its ``expiry``
+    (which may read the realm's configuration: only once every item passed).
 
     Raises:
         InvalidInput (and subclasses): an item is invalid (the message names
@@ -103,7 +107,13 @@ def validate_all(
             )
         seen.add(write.state_id)
         writes.append(write)
-    return writes
+    expiring = []
+    for index, write in enumerate(writes):
+        try:
+            expiring.append(expiry(write))
+        except InvalidInput as exc:
+            raise exc.__class__(f"put_many item #{index}: {exc}") from None
+    return expiring
 
 
 class BatchWriter:

@@ -40,6 +40,7 @@ from publisher.write import (
     timestamp,
     validate,
     version_condition,
+    with_expiry,
 )
 
 if TYPE_CHECKING:
@@ -302,6 +303,7 @@ class StatePublisher:
         now = timestamp()  # one timestamp for the whole batch
 
         def validate_spec(spec: PutSpec) -> Write:
+            # Expiries after every item passed (with_expiry may read lava.realms).
             return self._validate(
                 spec.state_id,
                 spec.value,
@@ -312,9 +314,10 @@ class StatePublisher:
                 if_version=spec.if_version,
                 if_absent=spec.if_absent,
                 now=now,
+                expiry=False,
             )
 
-        writes = validate_all(items, validate_spec)
+        writes = validate_all(items, validate_spec, expiry=self._with_expiry)
         return BatchWriter(store=self.store, item_format=self._format, retry=self.retry).put_many(
             writes
         )
@@ -331,6 +334,7 @@ class StatePublisher:
         if_version: int | None,
         if_absent: bool,
         now: datetime | None = None,
+        expiry: bool = True,
     ) -> Write:
         return validate(
             state_id,
@@ -341,10 +345,13 @@ class StatePublisher:
             publisher=publisher or self.publisher,
             if_version=if_version,
             if_absent=if_absent,
-            settings=self.store.settings,
+            settings=self.store.settings if expiry else None,
             rules=self._format,
             now=now,
         )
+
+    def _with_expiry(self, write: Write) -> Write:
+        return with_expiry(write, self.store.settings)
 
     def __repr__(self) -> str:
         return f"StatePublisher(realm={self.realm!r}, publisher={self.publisher!r})"

@@ -39,7 +39,7 @@ from lava_state.constants import (
 from lava_state.errors import InvalidInput
 from lava_state.model import StateItem, StateType
 from lava_state.naming import validate_kms_key, validate_posted_state_id
-from lava_state.ttl import Duration, ttl_seconds
+from lava_state.ttl import Duration, parse_duration, ttl_seconds
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -96,6 +96,7 @@ class Write:
     publisher: str
     timestamp: datetime
     expires: int
+    ttl: Duration | None = None  # as asked for (None: the realm's default)
     if_version: int | None
     if_absent: bool
     token: str
@@ -170,11 +171,12 @@ def validate(
     publisher: str,
     if_version: int | None,
     if_absent: bool,
-    settings: Settings,
+    settings: Settings | None,
     rules: FormatRules,
     now: datetime | None = None,
 ) -> Write:
-    """Check everything that needs no AWS call (KMS included) and build the write.
+    """Check everything that needs no AWS call (KMS included) and build the write;
+    with ``settings``, its expiry too (:func:`with_expiry`), else it is left to the caller.
 
     Raises:
         InvalidStateId, ReservedStateId, UnknownStateType, InvalidStateValue,
@@ -184,8 +186,14 @@ def validate(
     state_id = validate_posted_state_id(state_id)
     state_type = StateType.parse(type)
     validate_kms_key(kms_key)
-    ttl_s = ttl_seconds(ttl, default=settings.default_ttl, maximum=settings.max_ttl)
     check_conditions(state_id, if_version, if_absent=if_absent, rules=rules)
+    if ttl is not None:
+        parse_duration(ttl)
+    if not isinstance(publisher, str):
+        raise InvalidInput(
+            f"state item {state_id!r}: publisher must be a string, "
+            f"not {publisher.__class__.__name__}"
+        )
     now = now or timestamp()
     write = Write(
         state_id=state_id,
@@ -194,7 +202,9 @@ def validate(
         kms_key=kms_key,
         publisher=publisher,
         timestamp=now,
-        expires=int(now.timestamp()) + ttl_s,
+        # Until with_expiry(): the expiry's digits (its size) without the realm's TTLs.
+        expires=int(now.timestamp()),
+        ttl=ttl,
         if_version=if_version,
         if_absent=if_absent,
         token=uuid.uuid4().hex,
@@ -205,10 +215,25 @@ def validate(
         # check the size now rather than after a KMS call.
         placeholder = {"B": b"\0" * (len(plaintext) + ENVELOPE_MAX_OVERHEAD_BYTES)}
         check_item_size(rules.item(write, placeholder), state_id=state_id)
-        return replace(write, plaintext=plaintext)
-    encoded = encode_plain_value(state_type, value, state_id=state_id)
-    check_item_size(rules.item(write, encoded), state_id=state_id)
-    return replace(write, encoded=encoded)
+        write = replace(write, plaintext=plaintext)
+    else:
+        encoded = encode_plain_value(state_type, value, state_id=state_id)
+        check_item_size(rules.item(write, encoded), state_id=state_id)
+        write = replace(write, encoded=encoded)
+    return write if settings is None else with_expiry(write, settings)
+
+
+def with_expiry(write: Write, settings: Settings) -> Write:
+    """``write`` expiring after its TTL, or the realm's default TTL, checked against the
+    realm's maximum: the one check that may read the realm's configuration (lava.realms),
+    so it comes after every other.
+
+    Raises:
+        InvalidTTL: the TTL is over the maximum, or the realm's TTLs are invalid.
+        AwsError: the realm's configuration could not be read.
+    """
+    ttl_s = ttl_seconds(write.ttl, default=settings.default_ttl, maximum=settings.max_ttl)
+    return replace(write, expires=int(write.timestamp.timestamp()) + ttl_s)
 
 
 def check_conditions(

@@ -49,9 +49,6 @@ def setup(local_aws: LocalAws, realm: str, stored: Callable[[], dict[str, Any]])
     dynamodb, kms = local_aws.client("dynamodb"), local_aws.client("kms")
     publisher = StatePublisher(realm, dynamodb=dynamodb, kms=kms, publisher="tests")
     client = StateClient(realm, dynamodb=dynamodb, kms=kms)
-    # One good write first: the realm's configuration (its default TTL) is read
-    # once per process, and that read is not what these tests count.
-    publisher.put("warm-up", 1)
     counter = CallCounter()
     for aws_client in (dynamodb, kms):
         aws_client.meta.events.register("before-send", counter)
