@@ -72,7 +72,7 @@ class Resolved:
         r = self.resolve
         return {
             "Ref": self._ref,
-            "Fn::GetAtt": lambda a: self.attributes[".".join(a) if isinstance(a, list) else a],
+            "Fn::GetAtt": lambda a: self._attribute(".".join(a) if isinstance(a, list) else a),
             "Fn::Sub": self._sub,
             "Fn::Join": lambda a: str(a[0]).join(r(a[1])),
             "Fn::Split": lambda a: r(a[1]).split(str(a[0])),
@@ -87,7 +87,15 @@ class Resolved:
     def _ref(self, name: str) -> Any:
         if name == "AWS::NoValue":
             return _NO_VALUE
-        return self.values[name] if name in self.values else self.attributes[name]
+        return self.values[name] if name in self.values else self._attribute(name)
+
+    def _attribute(self, name: str) -> str:
+        """A resource's attribute (or Ref) as given; a placeholder for one not given,
+        which no policy's resource pattern matches."""
+        if name in self.attributes:
+            return self.attributes[name]
+        assert name.split(".", maxsplit=1)[0] in self.template["Resources"], name
+        return f"<{name}>"
 
     def _sub(self, arg: Any) -> str:
         text, local = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
@@ -98,7 +106,7 @@ class Resolved:
                 return str(local[name])
             if name in self.values:
                 return str(self.values[name])
-            return self.attributes[name]
+            return self._attribute(name)
 
         return re.sub(r"\$\{([^}!]+)\}", value, str(text))
 
