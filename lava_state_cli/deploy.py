@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 from lava_state.constants import ENV_ENDPOINT_URL, ENV_REALM
 from lava_state.naming import validate_realm
 from lava_state_cli.errors import CommandFailed, UsageError
-from lava_state_cli.package import SOURCE, PackageError, build_package
+from lava_state_cli.package import LAMBDA_PYTHON, SOURCE, PackageError, build_package
 from lava_state_cli.stack import CODE_PARAMETERS, DeployFailed, StackDeployer
 
 if TYPE_CHECKING:
@@ -140,6 +140,8 @@ def _package(path: str | None) -> bytes:
         except OSError as exc:
             raise CommandFailed(f"cannot read the package {path}: {exc.strerror}") from exc
     print("building the stream processor's package (pip, for Python 3.12 on arm64)...")
+    if sys.version_info[:2] != LAMBDA_PYTHON:
+        print("  (without precompiled bytecode: this is not Python 3.12; cold starts are slower)")
     with tempfile.TemporaryDirectory(prefix="lava-state-package-") as directory:
         try:
             return build_package(Path(directory) / "package.zip").read_bytes()
