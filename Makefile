@@ -41,6 +41,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_publisher.py
 	$(BIN)/python bench/bench_subscribe.py
 	$(BIN)/python bench/bench_package.py
+	$(BIN)/python bench/bench_scaling.py
 
 # The stream processor's code for the stack's ProcessorCodeBucket/Key: this
 # package and its runtime dependencies, as wheels for the function's runtime
