@@ -307,3 +307,17 @@ class _Raw:
 
     def stream(self, **_: Any) -> Any:
         yield self._body
+
+
+def test_without_a_code_bucket_the_accounts_own_is_created(
+    capsys: pytest.CaptureFixture[str], local_aws: LocalAws, stack_realm: str, tmp_path: Path
+) -> None:
+    package = _zip(tmp_path, "own bucket")
+
+    code, out, err = _deploy(capsys, stack_realm, "--package", str(package), "--dry-run")
+
+    assert code == 0, err
+    bucket = "lava-state-code-123456789012-us-east-1"  # moto's account, the local region
+    assert f"package: s3://{bucket}/{package_key(package.read_bytes())}" in out
+    s3 = local_aws.session().client("s3", endpoint_url=local_aws.endpoint_url)
+    assert bucket in [b["Name"] for b in s3.list_buckets()["Buckets"]]
