@@ -42,17 +42,15 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_publisher.py
 	$(BIN)/python bench/bench_subscribe.py
 	$(BIN)/python bench/bench_reliability.py
+	$(BIN)/python bench/bench_package.py
+	$(BIN)/python bench/bench_scaling.py
 
 # The stream processor's code for the stack's ProcessorCodeBucket/Key: this
 # package and its runtime dependencies, as wheels for the function's runtime
-# (Python 3.12 on arm64, see deploy/lava-state.yaml).
-LAMBDA_PLATFORM := --platform manylinux2014_aarch64 --implementation cp --python-version 3.12 --only-binary=:all:
+# (Python 3.12 on arm64, see deploy/lava-state.yaml), in a reproducible zip.
+# `lava-state deploy` builds it with the same code (lava_state_cli/package.py).
 lambda-zip: $(STAMP)
-	rm -rf build/lambda build/wheel build/lava-state-processor.zip
-	$(BIN)/python -m pip wheel --quiet --no-deps --wheel-dir build/wheel .
-	$(BIN)/python -m pip install --quiet $(LAMBDA_PLATFORM) --target build/lambda build/wheel/*.whl
-	cd build/lambda && ../../$(BIN)/python -m zipfile -c ../lava-state-processor.zip .
-	@echo "built build/lava-state-processor.zip"
+	$(BIN)/python -m lava_state_cli.package --out build/lava-state-processor.zip
 
 clean:
 	rm -rf $(VENV) build

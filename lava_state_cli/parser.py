@@ -129,6 +129,7 @@ COMMAND_HELP = {
     "completion": "print a shell completion script (bash or zsh)",
     "watch": "print each change of state items as it happens, until Ctrl-C",
     "wait": "wait until a state item exists (and a condition holds)",
+    "deploy": "deploy the realm's stack (table, key, stream processor, policies) to AWS",
 }
 
 
@@ -443,6 +444,41 @@ def _wait(wait: argparse.ArgumentParser) -> None:
     wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
 
 
+def _deploy(deploy: argparse.ArgumentParser) -> None:
+    deploy.description = (
+        "Build the stream processor's package, upload it under its content's hash, create a "
+        "CloudFormation change set of deploy/lava-state.yaml for the realm, print it and "
+        "execute it (unless --dry-run), then print the stack's outputs (the job-role policy "
+        "ARNs among them). Needs a source checkout, or --package and --template."
+    )
+    _global_options(deploy, suppress=True)
+    deploy.add_argument("--stack-name", help="the stack (default: lava-state-REALM)")
+    deploy.add_argument(
+        "--code-bucket",
+        help="S3 bucket for the package (default: lava-state-code-ACCOUNT-REGION, created)",
+    )
+    deploy.add_argument(
+        "--parameter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a stack parameter, e.g. RealmTopic=true (repeatable; others keep their value)",
+    )
+    package = deploy.add_argument(
+        "--package", metavar="ZIP", help="a prebuilt package (make lambda-zip) instead of building"
+    )
+    package.complete = _COMPLETE_FILES  # type: ignore[attr-defined]
+    template = deploy.add_argument(
+        "--template",
+        metavar="FILE",
+        help="the template (default: the checkout's deploy/lava-state.yaml)",
+    )
+    template.complete = _COMPLETE_FILES  # type: ignore[attr-defined]
+    deploy.add_argument(
+        "--dry-run", action="store_true", help="print the change set, do not execute it"
+    )
+    deploy.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
+
+
 #: Each command's arguments, defined on its parser.
 _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "put": _put,
@@ -455,6 +491,7 @@ _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "completion": _completion,
     "watch": _watch,
     "wait": _wait,
+    "deploy": _deploy,
 }
 
 

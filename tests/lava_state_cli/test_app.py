@@ -115,6 +115,7 @@ def test_the_dispatch_table_names_only_the_parsers_commands() -> None:
         "completion",
         "watch",
         "wait",
+        "deploy",
     }
 
 
