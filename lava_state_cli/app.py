@@ -36,6 +36,7 @@ COMMANDS: dict[str, str] = {
     "watch": "lava_state_cli.watch:cmd_watch",
     "wait": "lava_state_cli.watch:cmd_wait",
     "deploy": "lava_state_cli.deploy:cmd_deploy",
+    "redrive": "lava_state_cli.redrive:cmd_redrive",
 }
 
 

@@ -130,6 +130,7 @@ COMMAND_HELP = {
     "watch": "print each change of state items as it happens, until Ctrl-C",
     "wait": "wait until a state item exists (and a condition holds)",
     "deploy": "deploy the realm's stack (table, key, stream processor, policies) to AWS",
+    "redrive": "put the stream batches on the dead-letter queue through the processor again",
 }
 
 
@@ -444,6 +445,26 @@ def _wait(wait: argparse.ArgumentParser) -> None:
     wait.add_argument("-q", "--quiet", action="store_true", help="print nothing")
 
 
+def _redrive(redrive: argparse.ArgumentParser) -> None:
+    redrive.description = (
+        "Read each batch described on the realm's stream dead-letter queue "
+        "(lava-state-<realm>-stream-dlq) back from the table's stream (it keeps records 24 "
+        "hours) and run the stream processor on it here, configured from the environment as "
+        "the Lambda is (LAVA_STATE_REALM_TOPIC, LAVA_STATE_FIFO_TOPICS...); delete each batch "
+        "processed in full. Exit 1 when a batch failed again (it stays on the queue)."
+    )
+    _global_options(redrive, suppress=True)
+    redrive.add_argument("--queue-url", help="the dead-letter queue (default: the realm's)")
+    redrive.add_argument(
+        "--wait",
+        type=int,
+        default=0,
+        choices=range(21),
+        metavar="SECONDS",
+        help="long-poll the queue this long for each receive (0-20, default 0)",
+    )
+
+
 def _deploy(deploy: argparse.ArgumentParser) -> None:
     deploy.description = (
         "Build the stream processor's package, upload it under its content's hash, create a "
@@ -492,6 +513,7 @@ _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "watch": _watch,
     "wait": _wait,
     "deploy": _deploy,
+    "redrive": _redrive,
 }
 
 
