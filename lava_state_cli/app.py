@@ -35,6 +35,7 @@ COMMANDS: dict[str, str] = {
     "completion": "lava_state_cli.completion:cmd_completion",
     "watch": "lava_state_cli.watch:cmd_watch",
     "wait": "lava_state_cli.watch:cmd_wait",
+    "ui": "lava_state_cli.ui:cmd_ui",
 }
 
 

@@ -94,6 +94,7 @@ def test_collection_waits_for_the_command_and_is_restored(
         ["completion", "bash"],
         ["watch", "x"],
         ["wait", "x"],
+        ["ui"],
     ],
 )
 def test_every_command_of_the_parser_has_a_function(argv: list[str]) -> None:
@@ -115,6 +116,7 @@ def test_the_dispatch_table_names_only_the_parsers_commands() -> None:
         "completion",
         "watch",
         "wait",
+        "ui",
     }
 
 
