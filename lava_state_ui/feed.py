@@ -39,6 +39,10 @@ BACKLOG = 1_000
 POLL_S = 1.0
 #: After a failed receive, before the next one.
 RETRY_S = 2.0
+#: Between the subscription's full reads (a Scan of the realm and a read of every item):
+#: rarer than a subscription's default, as a realm may be large. A lost notification
+#: shows within this time, or when the page reloads.
+RESYNC_S = 600.0
 
 
 class Listener:
@@ -201,7 +205,7 @@ class ChangeFeed:
 
     def _run(self) -> None:
         try:
-            subscription = self.client.subscribe(prefix="", include_values=False)
+            subscription = self.client.subscribe(prefix="", include_values=False, resync=RESYNC_S)
         except LavaStateError as exc:
             self.error = f"cannot subscribe to the realm's changes: {exc}"
             LOG.warning("%s", self.error)

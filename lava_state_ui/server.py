@@ -63,8 +63,11 @@ KEEPALIVE_S = 15.0
 def allowed_hosts(host: str, port: int) -> frozenset[str]:
     """The Host header values the server answers: its loopback names and ``host``,
     with the port (lowercase)."""
-    names = {*LOOPBACK, host.lower()}
-    return frozenset(f"[{name}]:{port}" if ":" in name else f"{name}:{port}" for name in names)
+    names = {f"[{name}]" if ":" in name else name for name in (*LOOPBACK, host.lower())}
+    hosts = {f"{name}:{port}" for name in names}
+    if port == 80:  # browsers leave the default port out of the Host header
+        hosts |= names
+    return frozenset(hosts)
 
 
 def create_app(

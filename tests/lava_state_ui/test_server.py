@@ -190,8 +190,22 @@ def test_the_servers_own_host_names_are_served(web: FlaskClient, host: str) -> N
 
 
 def test_allowed_hosts_are_the_loopback_names_and_the_given_host() -> None:
-    assert allowed_hosts("127.0.0.1", 80) == {"127.0.0.1:80", "localhost:80", "[::1]:80"}
-    assert "ui.internal:80" in allowed_hosts("ui.internal", 80)
+    assert allowed_hosts("127.0.0.1", 8765) == {
+        "127.0.0.1:8765",
+        "localhost:8765",
+        "[::1]:8765",
+    }
+    # On port 80 browsers send the name alone.
+    assert allowed_hosts("ui.internal", 80) == {
+        "127.0.0.1:80",
+        "localhost:80",
+        "[::1]:80",
+        "ui.internal:80",
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "ui.internal",
+    }
 
 
 @pytest.mark.parametrize(
