@@ -69,7 +69,11 @@ def open_ui(client: StateClient, *, host: str, port: int) -> Iterator[UiServer]:
             "the realm's ids and values (secure values stay masked); it has no authentication",
             file=sys.stderr,
         )
+    import importlib
+
     try:
+        # The view imports Flask only when it serves: ask for it now, to say what is missing.
+        importlib.import_module("flask")
         from lava_state_ui.server import UiServer
     except ModuleNotFoundError as exc:
         raise CommandFailed(

@@ -20,6 +20,7 @@ from lava_state_cli.parser import parse_args
 from lava_state_local import LocalAws
 from tests.conftest import wait_until
 
+from .conftest import run_in_process
 from .test_local import clean_env, interruptible_children, local_up
 
 
@@ -139,3 +140,20 @@ def test_local_up_with_ui_serves_the_view_of_its_realm(tmp_path: Path) -> None:
         status = _json(url + "api/status")
         assert status["realm"] == "uidev"
         assert served.stop() == 0
+
+
+def test_without_the_ui_extra_say_what_is_missing(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    cli_env: dict[str, str],
+    realm: str,
+) -> None:
+    # As after a plain `pip install .`: Flask cannot be imported.
+    monkeypatch.setenv("LAVA_REALM", realm)
+    monkeypatch.setitem(sys.modules, "flask", None)
+
+    code, out, err = run_in_process(capsys, "ui", "--port", "0")
+
+    assert (code, out) == (1, "")
+    assert err.startswith("lava-state: the ui needs Flask, which is not installed")
+    assert err.endswith("pip install 'lava-state[ui]'\n")
