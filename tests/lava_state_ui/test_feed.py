@@ -9,9 +9,12 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from consumer_sdk import StateClient
+import pytest
+
+from consumer_sdk import StateChange, StateClient
+from lava_state.events import ChangeKind
 from lava_state_local import LocalAws, StreamRunner
-from lava_state_ui import UiServer
+from lava_state_ui import ChangeFeed, UiServer
 from publisher import StatePublisher
 from tests.conftest import wait_until
 from tests.lava_state_ui.conftest import EventStream, get
@@ -159,3 +162,51 @@ def test_stopping_ends_the_streams_and_deletes_the_queue(
     assert not server.feed.live
     topics = local_aws.client("sns").list_subscriptions()["Subscriptions"]
     assert [sub for sub in topics if sub["Endpoint"].endswith(queue_url.rsplit("/", 1)[1])] == []
+
+
+def _deleted(realm: str, state_id: str, version: int) -> StateChange:
+    return StateChange(
+        realm=realm, state_id=state_id, kind=ChangeKind.DELETE, version=version, sequence=""
+    )
+
+
+def test_a_page_too_far_behind_is_ended_the_others_go_on(client: StateClient, realm: str) -> None:
+    feed = ChangeFeed(client, backlog=2)
+    slow, fast = feed.listen(), feed.listen()
+
+    feed.publish(_deleted(realm, "a", 1))
+    assert fast.get(timeout=1) is not None
+    feed.publish(_deleted(realm, "b", 1))
+    assert fast.get(timeout=1) is not None
+    feed.publish(_deleted(realm, "c", 1))  # slow has read none of the three
+
+    assert feed.listeners == 1
+    assert fast.get(timeout=1) is not None
+    with pytest.raises(EOFError):
+        while True:  # what it had queued, then the end
+            slow.get(timeout=1)
+
+
+def test_the_history_is_bounded_per_id_and_in_ids(client: StateClient, realm: str) -> None:
+    feed = ChangeFeed(client, history=2, history_ids=2)
+    for version in (1, 2, 3):
+        feed.publish(_deleted(realm, "kept", version))
+    feed.publish(_deleted(realm, "evicted", 1))
+    feed.publish(_deleted(realm, "kept", 4))  # now "evicted" is the least recently changed
+    feed.publish(_deleted(realm, "newest", 1))
+
+    assert [change["version"] for change in feed.recent("kept")] == [4, 3]
+    assert feed.recent("evicted") == []
+    assert [change["version"] for change in feed.recent("newest")] == [1]
+
+
+def test_closing_ends_listeners_and_refuses_new_ones(client: StateClient) -> None:
+    feed = ChangeFeed(client)
+    listening = feed.listen()
+
+    feed.close()
+
+    with pytest.raises(EOFError):
+        listening.get(timeout=1)
+    with pytest.raises(EOFError):
+        feed.listen().get(timeout=1)
