@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: demo test lint bench lambda-zip clean
+.PHONY: demo test lint bench screenshots lambda-zip clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,11 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_reliability.py
 	$(BIN)/python bench/bench_package.py
 	$(BIN)/python bench/bench_scaling.py
+	$(BIN)/python bench/bench_ui.py
+
+# The web view's screenshots in docs/ (needs Debian's chromium and chromium-driver).
+screenshots: $(STAMP)
+	$(BIN)/python bench/ui_screenshots.py
 
 # The stream processor's code for the stack's ProcessorCodeBucket/Key: this
 # package and its runtime dependencies, as wheels for the function's runtime

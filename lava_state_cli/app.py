@@ -37,6 +37,7 @@ COMMANDS: dict[str, str] = {
     "wait": "lava_state_cli.watch:cmd_wait",
     "deploy": "lava_state_cli.deploy:cmd_deploy",
     "redrive": "lava_state_cli.redrive:cmd_redrive",
+    "ui": "lava_state_cli.ui:cmd_ui",
 }
 
 

@@ -36,12 +36,14 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    """``local up [-r R] [--port P] [-v]``: print the export lines, serve until Ctrl-C.
+    """``local up [-r R] [--port P] [-v] [--ui [--ui-port P]]``: print the export lines,
+    serve (and the web view with ``--ui``) until Ctrl-C.
 
     Raises:
         UsageError: an AWS option was given (the stack serves its own endpoint).
         InvalidRealm: the realm cannot name the realm's resources.
-        CommandFailed: the local extra is not installed, or the port is in use.
+        CommandFailed: the local (or, with --ui, the ui) extra is not installed, or a port
+            is in use.
     """
     import errno
     import logging
@@ -72,6 +74,15 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         logging.getLogger(PROCESSOR_LOGGER).setLevel(
             logging.INFO if args.verbose else logging.WARNING
         )
+        ui = None
+        if args.ui:
+            # Before the export lines (before any write): its subscription creates the
+            # realm topic that the processor then feeds.
+            from consumer_sdk.client import StateClient
+            from lava_state_cli.ui import open_ui
+
+            client = StateClient(realm, session=aws.session(), endpoint_url=aws.endpoint_url)
+            ui = stack.enter_context(open_ui(client, host="127.0.0.1", port=args.ui_port))
         exports = {**aws.env(), ENV_REALM: realm}
         state_file = _write_state(aws.endpoint_url, realm, exports)
         stack.callback(state_file.unlink, missing_ok=True)
@@ -84,6 +95,8 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             "expired items are deleted within seconds",
             flush=True,
         )
+        if ui is not None:
+            print(f"# web view of realm {realm!r}: {ui.url}", flush=True)
         port = _port_of(aws.endpoint_url)
         again = "lava-state local env" + ("" if port == DEFAULT_PORT else f" --port {port}")
         print(f'# in another shell: eval "$({again})"', flush=True)

@@ -131,6 +131,7 @@ COMMAND_HELP = {
     "wait": "wait until a state item exists (and a condition holds)",
     "deploy": "deploy the realm's stack (table, key, stream processor, policies) to AWS",
     "redrive": "put the stream batches on the dead-letter queue through the processor again",
+    "ui": "serve a read-only web view of a realm, with its changes live",
 }
 
 
@@ -372,6 +373,12 @@ def _local(local: argparse.ArgumentParser) -> None:
         action="store_true",
         help="log what the stream processor routes (JSON lines per change and per batch)",
     )
+    up.add_argument(
+        "--ui", action="store_true", help="also serve the realm's web view (as `lava-state ui`)"
+    )
+    up.add_argument(
+        "--ui-port", type=_port, default=8765, help="the web view's port (default 8765)"
+    )
     # Accepted here only to be refused with a reason (see cmd_local_up).
     for option in ("--profile", "--endpoint-url", "--region"):
         up.add_argument(option, default=argparse.SUPPRESS, help=argparse.SUPPRESS)
@@ -500,6 +507,25 @@ def _deploy(deploy: argparse.ArgumentParser) -> None:
     deploy.add_argument("--poll-seconds", type=float, default=5.0, help=argparse.SUPPRESS)
 
 
+def _ui(ui: argparse.ArgumentParser) -> None:
+    ui.description = (
+        "Serve a read-only web page of the realm's live items (metadata, values with secure "
+        "ones masked, recent changes) and of its changes as they happen, until Ctrl-C. "
+        "Needs the ui extra: pip install 'lava-state[ui]'."
+    )
+    _global_options(ui, suppress=True)
+    ui.add_argument(
+        "--port", type=_port, default=8765, help="port to serve on (default 8765; 0: any free one)"
+    )
+    ui.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to serve on (default 127.0.0.1; another one is warned about: the page "
+        "has no authentication)",
+    )
+    ui.add_argument("--open", action="store_true", help="open the page in the default browser")
+
+
 #: Each command's arguments, defined on its parser.
 _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "put": _put,
@@ -514,6 +540,7 @@ _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "wait": _wait,
     "deploy": _deploy,
     "redrive": _redrive,
+    "ui": _ui,
 }
 
 

@@ -1,7 +1,7 @@
 """The layers of docs/architecture.md, read from the code's own imports.
 
 core (lava_state) <- components (publisher, consumer_sdk, stream_processor)
-<- edges (lava_state_local <- lava_state_cli): an import only ever points
+<- edges (lava_state_local, lava_state_ui <- lava_state_cli): an import only ever points
 down. Imports under ``if TYPE_CHECKING:`` are left out: they are erased at
 run time and exist for annotations only.
 """
@@ -23,6 +23,7 @@ LAYER = {
     "consumer_sdk": 1,
     "stream_processor": 1,
     "lava_state_local": 2,
+    "lava_state_ui": 2,
     "lava_state_cli": 3,
 }
 PACKAGES = sorted(LAYER)

@@ -96,6 +96,7 @@ def test_collection_waits_for_the_command_and_is_restored(
         ["wait", "x"],
         ["deploy", "--realm", "x"],
         ["redrive"],
+        ["ui"],
     ],
 )
 def test_every_command_of_the_parser_has_a_function(argv: list[str]) -> None:
@@ -119,6 +120,7 @@ def test_the_dispatch_table_names_only_the_parsers_commands() -> None:
         "wait",
         "deploy",
         "redrive",
+        "ui",
     }
 
 
