@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 LOCAL_STAMP := $(VENV)/.installed-local
 
-.PHONY: demo test lint bench screenshots lambda-zip clean
+.PHONY: demo test lint browser bench screenshots lambda-zip clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,21 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/cfn-lint deploy/*.yaml
 
-test: lint
+# The web view's browser tests drive Debian's chromium through chromium-driver:
+# installed here when missing and apt-get can (as root); when it cannot, the
+# tests go on and those skip, saying why.
+browser:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	    if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	            apt-get install -y -qq chromium chromium-driver; } >/dev/null 2>&1 \
+	            || echo "chromium could not be installed: the browser tests skip" >&2; \
+	    else \
+	        echo "no chromium, and no apt-get as root to install it: the browser tests skip" >&2; \
+	    fi; \
+	fi
+
+test: lint browser
 	$(BIN)/python -m pytest -q
 
 bench: $(STAMP)
