@@ -124,6 +124,8 @@ COMMAND_HELP = {
     "ls": "list the ids of live state items (never values)",
     "rm": "delete state items",
     "render": "print a job spec with its declared state resolved and its templates rendered",
+    "export": "write every live state item to a file (JSON Lines), for a backup or a migration",
+    "import": "write the items of an export file (per-line errors, safe to run again)",
     "local": "the embedded local AWS: `local up` runs it, `local env` prints its exports",
     "demo": "run the demo scenario on an ephemeral local AWS",
     "completion": "print a shell completion script (bash or zsh)",
@@ -339,6 +341,64 @@ def _render(render: argparse.ArgumentParser) -> None:
     )
 
 
+def _export(export: argparse.ArgumentParser) -> None:
+    export.description = (
+        "Write every live state item of the realm, one JSON object per line after a header "
+        "naming the format (lava-state.export/1), the realm and the time; docs/transfer.md "
+        "describes the format. Secure values stay encrypted (they import into the same realm "
+        "only) unless --decrypt-secure."
+    )
+    _global_options(export, suppress=True)
+    export.add_argument("--prefix", help="only ids starting with PREFIX")
+    output = export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (mode 0600; default: stdout)"
+    )
+    output.complete = _COMPLETE_FILES  # type: ignore[attr-defined]
+    export.add_argument(
+        "--segments",
+        type=_segments,
+        default=4,
+        metavar="N",
+        help="parallel Scan segments (1 to 64, default 4)",
+    )
+    export.add_argument(
+        "--decrypt-secure",
+        action="store_true",
+        help="write secure values decrypted, to import them into another realm or account "
+        "(the file then holds secrets)",
+    )
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+
+
+def _segments(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of segments (1 to 64)")
+    return int(text)
+
+
+def _import(import_: argparse.ArgumentParser) -> None:
+    import_.description = (
+        "Write the items of an export file into the realm, in batches, keeping their "
+        "timestamp, ttl and publisher; versions continue above the stored ones. Every line "
+        "that fails is reported with its number; exit 1 if any did. Running the same import "
+        "again writes only what is still missing."
+    )
+    _global_options(import_, suppress=True)
+    source = import_.add_argument("file", metavar="FILE", help="the export file (- for stdin)")
+    source.complete = _COMPLETE_FILES  # type: ignore[attr-defined]
+    import_.add_argument(
+        "--mode",
+        choices=("if-absent", "overwrite", "newer"),
+        default="if-absent",
+        help="for ids already stored: leave them (if-absent, the default), replace them "
+        "(overwrite), or replace them when the file's timestamp is later (newer)",
+    )
+    import_.add_argument(
+        "--dry-run", action="store_true", help="report what would be written; write nothing"
+    )
+    import_.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def _local(local: argparse.ArgumentParser) -> None:
     local.description = (
         "An embedded AWS (moto) on 127.0.0.1 with a realm's table, KMS key, stream processor "
@@ -408,6 +468,8 @@ _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "ls": _ls,
     "rm": _rm,
     "render": _render,
+    "export": _export,
+    "import": _import,
     "local": _local,
     "demo": _demo,
     "completion": _completion,

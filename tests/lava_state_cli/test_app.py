@@ -88,6 +88,8 @@ def test_collection_waits_for_the_command_and_is_restored(
         ["ls"],
         ["rm", "x"],
         ["render", "job.json"],
+        ["export"],
+        ["import", "in.jsonl"],
         ["local", "up"],
         ["local", "env"],
         ["demo"],
@@ -102,7 +104,18 @@ def test_every_command_of_the_parser_has_a_function(argv: list[str]) -> None:
 
 
 def test_the_dispatch_table_names_only_the_parsers_commands() -> None:
-    assert set(COMMANDS) == {"put", "get", "ls", "rm", "render", "local", "demo", "completion"}
+    assert set(COMMANDS) == {
+        "put",
+        "get",
+        "ls",
+        "rm",
+        "render",
+        "export",
+        "import",
+        "local",
+        "demo",
+        "completion",
+    }
 
 
 def test_a_put_loads_no_other_command_module(cli_env: dict[str, str]) -> None:
