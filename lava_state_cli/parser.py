@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from lava_state.constants import ENV_ENDPOINT_URL, ENV_REALM
+from lava_state.constants import ENV_ENDPOINT_URL, ENV_LOCAL_DATA_DIR, ENV_REALM
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -36,6 +36,7 @@ _LONG_OPTION = {"-v": "--value", "-p": "--param"}
 # shtab's file completion, by shell (shtab.FILE), set on an action's `complete`
 # attribute without importing shtab: the CLI's start-up does not pay for it.
 _COMPLETE_FILES = {"bash": "_shtab_compgen_files", "zsh": "_files"}
+_COMPLETE_DIRS = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/"}
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
@@ -422,6 +423,14 @@ def _local(local: argparse.ArgumentParser) -> None:
     up.add_argument(
         "--port", type=_port, default=4566, help="port on 127.0.0.1 (default 4566; 0: any free one)"
     )
+    data_dir = up.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the stack's data (items, KMS keys, topics, queues, subscriptions) in DIR: "
+        f"restored at start, saved while it runs (default: ${ENV_LOCAL_DATA_DIR}, else in "
+        "memory only)",
+    )
+    data_dir.complete = _COMPLETE_DIRS  # type: ignore[attr-defined]
     up.add_argument(
         "-v",
         "--verbose",
@@ -442,6 +451,12 @@ def _local(local: argparse.ArgumentParser) -> None:
     env.add_argument(
         "--port", type=_port, help="the port of its `local up` (default: the only one running)"
     )
+    env_dir = env.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"the data directory of its `local up` (default: ${ENV_LOCAL_DATA_DIR})",
+    )
+    env_dir.complete = _COMPLETE_DIRS  # type: ignore[attr-defined]
 
 
 def _demo(demo: argparse.ArgumentParser) -> None:
