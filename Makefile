@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_expand.py
 	$(BIN)/python bench/bench_stream.py
 	$(BIN)/python bench/bench_publisher.py
+	$(BIN)/python bench/bench_transfer.py
 
 # The stream processor's code for the stack's ProcessorCodeBucket/Key: this
 # package and its runtime dependencies, as wheels for the function's runtime

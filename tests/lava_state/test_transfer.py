@@ -144,3 +144,16 @@ def test_dynamodb_json_converts_binary_inside_lists_and_maps() -> None:
     assert from_dynamodb_json(as_json) == av
     with pytest.raises(ValueError, match=r"'value'.l\[0\]"):
         from_dynamodb_json({"M": {"l": {"L": [{"X": 1}]}}})
+
+
+def test_importing_the_format_loads_no_aws_sdk() -> None:
+    import subprocess
+    import sys
+
+    code = "import sys, lava_state.transfer; print(sorted(sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert "lava_state.transfer" in loaded
+    assert "'boto3" not in loaded
+    assert "'botocore" not in loaded
