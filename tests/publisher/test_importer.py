@@ -244,3 +244,18 @@ def _only(parsed: Any) -> Any:
 def _empty_publisher_realm(publisher: StatePublisher) -> None:
     for item in StateClient(publisher.realm, dynamodb=publisher.store.dynamodb).export():
         publisher.delete(item.state_id)
+
+
+def test_a_lava8_realm_imports_without_versions_and_secure_values_still_decrypt(
+    publisher: StatePublisher, lava8_publisher: StatePublisher, client: StateClient, stored: Any
+) -> None:
+    publisher.put("pw", {"password": "p"}, type="secure")
+    publisher.put("n", 1)
+    lines = export_lines(client)
+    _empty_publisher_realm(publisher)
+
+    results = lava8_publisher.import_records(parse_lines(lines))
+
+    assert {(r.outcome, r.version) for r in results} == {(Outcome.WRITTEN, None)}
+    assert all("version" not in attributes for attributes in stored().values())
+    assert client.get_value("pw") == {"password": "p"}  # encrypted again, as lava 8.x reads it
