@@ -31,6 +31,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
+
 from consumer_sdk import StateClient
 from lava_state.naming import table_name
 from lava_state.transfer import encode_record, header, parse_lines
@@ -132,7 +134,14 @@ def main() -> None:
 
     lags = persistence_lag(args.persist_items, args.persist_samples)
     with LocalAws() as aws, tempfile.TemporaryDirectory() as directory:
-        dynamodb = aws.client("dynamodb")
+        # moto's Scan walks the table from its start for every page of every
+        # segment, and its server answers one request at a time: at 100,000
+        # items a segment's page can wait longer than botocore's 60 s default.
+        dynamodb = aws.session().client(
+            "dynamodb",
+            endpoint_url=aws.endpoint_url,
+            config=Config(account_id_endpoint_mode="disabled", read_timeout=900),
+        )
         source = fresh_realm(aws)
         fill(dynamodb, table_name(source), args.items)
         client = StateClient(source, dynamodb=dynamodb)

@@ -26,6 +26,7 @@ DEFAULT_REALM = "dev"
 DEFAULT_PORT = 4566
 _INSTALL_HINT = "pip install 'lava-state[local]'"
 _ANSWER_TIMEOUT_S = 2.0
+_SIGNAL_CHECK_S = 0.2
 #: The running stack's state file in its data directory.
 RUNNING_STATE_FILE = "local-up.json"
 
@@ -116,7 +117,12 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         # SIGTERM (kill, a service manager) stops it as Ctrl-C does: the state file goes too.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            threading.Event().wait()
+            # Timed waits: the kernel may hand the signal to another thread, and then
+            # only sets a flag that this thread checks when it next runs Python code
+            # (an untimed wait never would, and Ctrl-C would be lost).
+            never = threading.Event()
+            while not never.wait(_SIGNAL_CHECK_S):
+                pass
         except KeyboardInterrupt:
             print("# stopped", file=sys.stderr)
     return 0

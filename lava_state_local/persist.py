@@ -6,8 +6,8 @@ What is kept, in ``DIR``:
   material, aliases), the SNS topics and subscriptions, the SQS queues
   (their settings; not their messages) and the state tables;
 - ``table.<table name>.json``: each state table's items, as DynamoDB's JSON;
-- ``local-up.json``: the running ``local up`` (its pid and export lines),
-  for ``lava-state local env``; ``.lock``: held while a stack uses the directory.
+- ``.lock``: held while a stack uses the directory (and ``local-up.json``,
+  which ``lava-state local up`` writes for ``local env``).
 
 moto 5.2.5 draws KMS key material at random and implements no
 ImportKeyMaterial, and its ciphertexts name their key id: a secure item
@@ -56,7 +56,6 @@ LOG = logging.getLogger(__name__)
 #: The format this version writes; directories of a later one are refused.
 FORMAT_VERSION = 1
 MANIFEST = "lava-state-local.json"
-RUNNING = "local-up.json"
 _LOCK = ".lock"
 #: Seconds between checks for something to save: the bulk of the kill -9 loss bound.
 SAVE_INTERVAL_S = 0.2
@@ -238,8 +237,13 @@ class DataDir:
         self._thread = threading.Thread(target=run, name="lava-state-local-save", daemon=True)
         self._thread.start()
 
-    def save(self, *, lock: Any, writes: WriteSignal, durable: bool = False) -> None:
-        """Write what changed since the last save (``durable``: fsync it too)."""
+    def save(self, *, lock: Any, writes: WriteSignal) -> None:
+        """Write what changed since the last save.
+
+        Not fsynced: what a process has written survives its death (a kill -9);
+        only the machine's crash can lose it, and an fsync on a busy disk can
+        take seconds, which a stop would wait for.
+        """
         generation = writes.generation  # read first: a write during the snapshot is saved next time
         with lock:
             tables = self._snapshot_tables() if generation != self._saved_generation else None
@@ -247,20 +251,20 @@ class DataDir:
         if tables is not None:
             for table, items in tables.items():
                 document = {"format": FORMAT_VERSION, "table": table, "items": items}
-                self._write(self._table_file(table), json.dumps(document), durable=durable)
+                self._write(self._table_file(table), json.dumps(document))
             self._saved_generation = generation
         text = json.dumps(manifest, sort_keys=True)
         if text != self._saved_manifest:
-            self._write(self.path / MANIFEST, text, durable=durable)
+            self._write(self.path / MANIFEST, text)
             self._saved_manifest = text
 
     def stop(self, *, lock: Any, writes: WriteSignal) -> None:
-        """Stop saving, after a last durable save."""
+        """Stop saving, after a last save."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-            self.save(lock=lock, writes=writes, durable=True)
+            self.save(lock=lock, writes=writes)
 
     def release(self) -> None:
         """Let another stack use the directory."""
@@ -271,15 +275,12 @@ class DataDir:
     def _table_file(self, table: str) -> Path:
         return self.path / f"table.{table}.json"
 
-    def _write(self, path: Path, text: str, *, durable: bool) -> None:
+    def _write(self, path: Path, text: str) -> None:
         partial = path.with_name(f"{path.name}.partial")
         descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "w", encoding="utf-8") as out:
             out.write(text)
-            if durable:
-                out.flush()
-                os.fsync(out.fileno())
-        partial.replace(path)
+        partial.replace(path)  # atomic: a reader (or a restart) never sees half a file
 
     def _snapshot_tables(self) -> dict[str, list[dict[str, Any]]]:
         from moto.dynamodb.models import dynamodb_backends
@@ -344,14 +345,6 @@ class DataDir:
                 for subscription in sns.subscriptions.values()
             ],
         }
-
-    # ------------------------------------------------------------------ local env
-
-    def write_running(self, state: dict[str, Any]) -> Path:
-        """Record the running stack (for ``lava-state local env --data-dir``)."""
-        path = self.path / RUNNING
-        self._write(path, json.dumps(state), durable=False)
-        return path
 
 
 def _is_state_table(name: str) -> bool:
