@@ -50,52 +50,65 @@ def empty(local_aws: LocalAws, realm: str) -> None:
         dynamodb.delete_item(TableName=table, Key={"state_id": item["state_id"]})
 
 
+texts = st.text(st.characters(exclude_categories=["Cs"]), max_size=8)  # no lone surrogates
 json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers()
     | st.floats(allow_nan=False, allow_infinity=False)
-    | st.text(max_size=8),
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
-    ),
+    | texts,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(texts, inner, max_size=3),
     max_leaves=6,
 )
+# DynamoDB numbers: up to 38 significant digits, built from text (exact, no decimal context).
 numbers = st.builds(
-    lambda digits, exponent: Decimal(digits).scaleb(exponent),
-    st.integers(-(10**37), 10**37),
+    lambda digits, exponent: Decimal(f"{digits}E{exponent}"),
+    st.integers(-(10**38) + 1, 10**38 - 1),
     st.integers(-30, 30),
 )
-raw_scalars = (
-    st.none() | st.booleans() | st.text(max_size=8) | numbers | st.binary(max_size=8).map(Binary)
-)
+raw_scalars = st.none() | st.booleans() | texts | numbers | st.binary(max_size=8).map(Binary)
 raw_sets = (
-    st.sets(st.text(max_size=6), min_size=1, max_size=3)
+    st.sets(texts, min_size=1, max_size=3)
     | st.sets(st.integers(-1000, 1000).map(Decimal), min_size=1, max_size=3)
     | st.sets(st.binary(min_size=1, max_size=4).map(Binary), min_size=1, max_size=3)
 )
 raw_values = st.recursive(
     raw_scalars | raw_sets,
+    # Map keys not empty: moto 5.2.5 answers such an item with a response botocore cannot parse.
     lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+        st.lists(inner, max_size=3) | st.dictionaries(texts.filter(bool), inner, max_size=3)
     ),
     max_leaves=6,
+)
+#: Items of every shape: (type, value, how many times it is written: versions above 1 too).
+shaped_items = st.lists(
+    st.sampled_from(list(StateType)).flatmap(
+        lambda state_type: st.tuples(
+            st.just(state_type),
+            raw_values if state_type is StateType.RAW else json_values,
+            st.integers(1, 2),
+        )
+    ),
+    min_size=1,
+    max_size=6,
 )
 
 
 @settings(
-    max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=15,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+    database=None,  # examples touch a shared emulator: replaying stored ones proves nothing
 )
-@given(data=st.data())
+@given(shaped=shaped_items)
 def test_export_then_import_into_the_emptied_realm_gives_identical_items(
-    local_aws: LocalAws, realm: str, data: st.DataObject
+    local_aws: LocalAws, realm: str, shaped: list[tuple[StateType, Any, int]]
 ) -> None:
     publisher, client = clients_of(local_aws, realm)
     empty(local_aws, realm)
-    shapes = data.draw(st.lists(st.sampled_from(list(StateType)), min_size=1, max_size=6))
-    for n, state_type in enumerate(shapes):
-        value = data.draw(raw_values if state_type is StateType.RAW else json_values)
-        for _ in range(data.draw(st.integers(1, 2))):  # versions above 1 too
+    shapes = [state_type for state_type, _, _ in shaped]
+    for n, (state_type, value, writes) in enumerate(shaped):
+        for _ in range(writes):
             publisher.put(f"id{n}", value, type=state_type)
     before = client.get_many([f"id{n}" for n in range(len(shapes))])
     lines = export_lines(client)
