@@ -113,12 +113,18 @@ def persistence_lag(items: int, samples: int) -> list[float]:
         aws.provision_realm("lag")
         fill(aws.client("dynamodb"), table_name("lag"), items)
         publisher = StatePublisher("lag", dynamodb=aws.client("dynamodb"), publisher="bench")
-        table_file = Path(directory) / f"table.{table_name('lag')}.json"
+        files = [
+            Path(directory) / f"table.{table_name('lag')}.{end}" for end in ("json", "journal")
+        ]
+
+        def saved(marker: str) -> bool:
+            return any(path.exists() and marker in path.read_text() for path in files)
+
         for n in range(samples):
             marker = f"lag-{n}-{uuid.uuid4().hex}"
             publisher.put(marker, n)
             acknowledged = time.monotonic()
-            while not (table_file.exists() and marker in table_file.read_text()):
+            while not saved(marker):
                 time.sleep(0.005)
             lags.append(time.monotonic() - acknowledged)
     return lags

@@ -5,7 +5,8 @@ What is kept, in ``DIR``:
 - ``lava-state-local.json``: the format version, the KMS keys (id, key
   material, aliases), the SNS topics and subscriptions, the SQS queues
   (their settings; not their messages) and the state tables;
-- ``table.<table name>.json``: each state table's items, as DynamoDB's JSON;
+- ``table.<table name>.json``: each state table's items, as DynamoDB's JSON,
+  and ``table.<table name>.journal``, the changes since (:mod:`lava_state_local.journal`);
 - ``.lock``: held while a stack uses the directory (and ``local-up.json``,
   which ``lava-state local up`` writes for ``local env``).
 
@@ -19,12 +20,15 @@ API. These are moto's internals, hence the exact pin of moto in
 pyproject.toml, and the tests that restart a stack.
 
 While the stack runs, a thread saves every ``interval`` seconds what changed:
-the tables after a DynamoDB write (the server's write signal), the rest when
-it differs from what was saved. Snapshots are taken under the server's
-request lock (consistent), written aside and renamed (never half a file). So
-a kill -9 loses at most the writes of the last interval plus one snapshot's
-time (about 0.3 s for small tables; see the README's figures); a stop
-(Ctrl-C, SIGTERM) saves everything first.
+after a DynamoDB write (the server's write signal) the changed items are
+appended to their table's journal, and the rest is rewritten when it differs
+from what was saved. What is saved is read under the server's request lock
+(consistent); files are written aside and renamed (never half a file), and
+journals appended. So a kill -9 loses at most the writes of the last
+interval plus one save (about 0.2 to 0.4 s; a journal's compaction into its
+snapshot, once per table-size worth of changes, takes as long as writing the
+table: see the README's figures); a stop (Ctrl-C, SIGTERM) saves everything
+first.
 
 A directory is read entirely before anything starts: a file that is corrupt
 or written by a newer format stops the start, naming the file, and nothing
@@ -44,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from lava_state.errors import ConfigurationError, LavaStateError
 from lava_state.naming import realm_from_table_name
+from lava_state_local.journal import TableFiles
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -93,6 +98,7 @@ class DataDir:
         self.interval = interval
         self._manifest: dict[str, Any] = {}
         self._tables: dict[str, list[dict[str, Any]]] = {}
+        self._files: dict[str, TableFiles] = {}
         self._lock_file: int | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -126,8 +132,15 @@ class DataDir:
             manifest = self._read(self.path / MANIFEST)
             self._manifest = manifest or {}
             for table in self._manifest.get("tables", []):
-                document = self._read(self._table_file(table)) or {"items": []}
-                self._tables[table] = document["items"]
+                files = self._files[table] = self._table_files(table)
+                document = self._read(files.snapshot) or {"items": []}
+                try:
+                    self._tables[table] = files.replay(document["items"])
+                except ValueError as exc:
+                    raise DataDirError(
+                        f"{exc}: the local stack did not start and overwrote nothing; move "
+                        "the file away to start from the table's last snapshot"
+                    ) from None
         except BaseException:
             self.release()
             raise
@@ -245,13 +258,14 @@ class DataDir:
         take seconds, which a stop would wait for.
         """
         generation = writes.generation  # read first: a write during the snapshot is saved next time
+        changed = generation != self._saved_generation
         with lock:
-            tables = self._snapshot_tables() if generation != self._saved_generation else None
+            if changed:
+                self._collect_tables()
             manifest = self._snapshot_manifest()
-        if tables is not None:
-            for table, items in tables.items():
-                document = {"format": FORMAT_VERSION, "table": table, "items": items}
-                self._write(self._table_file(table), json.dumps(document))
+        if changed:
+            for files in self._files.values():
+                files.write(self._write)
             self._saved_generation = generation
         text = json.dumps(manifest, sort_keys=True)
         if text != self._saved_manifest:
@@ -272,8 +286,8 @@ class DataDir:
             os.close(self._lock_file)
             self._lock_file = None
 
-    def _table_file(self, table: str) -> Path:
-        return self.path / f"table.{table}.json"
+    def _table_files(self, table: str) -> TableFiles:
+        return TableFiles(self.path, table, format_version=FORMAT_VERSION)
 
     def _write(self, path: Path, text: str) -> None:
         partial = path.with_name(f"{path.name}.partial")
@@ -282,18 +296,16 @@ class DataDir:
             out.write(text)
         partial.replace(path)  # atomic: a reader (or a restart) never sees half a file
 
-    def _snapshot_tables(self) -> dict[str, list[dict[str, Any]]]:
+    def _collect_tables(self) -> None:
         from moto.dynamodb.models import dynamodb_backends
 
         backend = dynamodb_backends[self.account][self.region]
-        return {
-            name: [
-                {attribute: _to_file(value) for attribute, value in item.attrs.items()}
-                for item in _items(table)
-            ]
-            for name, table in backend.tables.items()
-            if _is_state_table(name)
-        }
+        for name, table in backend.tables.items():
+            if _is_state_table(name):
+                files = self._files.get(name)
+                if files is None:
+                    files = self._files[name] = self._table_files(name)
+                files.collect(table, _to_file)
 
     def _snapshot_manifest(self) -> dict[str, Any]:
         from moto.dynamodb.models import dynamodb_backends
