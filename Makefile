@@ -59,6 +59,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_package.py
 	$(BIN)/python bench/bench_scaling.py
 	$(BIN)/python bench/bench_ui.py
+	$(BIN)/python bench/bench_transfer.py
 
 # The web view's screenshots in docs/ (needs Debian's chromium and chromium-driver).
 screenshots: $(STAMP)

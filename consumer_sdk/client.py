@@ -28,7 +28,7 @@ from lava_state.retry import batch_rounds
 from lava_state.store import StateStore
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
     from consumer_sdk.subscription import Subscription
     from consumer_sdk.wait import WaitMode
@@ -210,6 +210,17 @@ class StateClient:
             validate_state_id(prefix)
         ids = sorted(summary.state_id for summary in list_states(self, prefix))
         return self.get_many(ids, decrypt=decrypt, partial=partial, deadline=deadline)
+
+    def export(
+        self, *, prefix: str | None = None, segments: int = 1, decrypt_secure: bool = False
+    ) -> Iterator[StateItem]:
+        """Yield every live item (whose id starts with ``prefix``) for an export: parallel
+        Scans of ``segments`` segments; secure values Encrypted unless ``decrypt_secure``.
+        See :func:`consumer_sdk.export.export_items`, which says what it raises.
+        """
+        from consumer_sdk.export import export_items
+
+        return export_items(self, prefix=prefix, segments=segments, decrypt_secure=decrypt_secure)
 
     def _read_chunk(
         self, ids: Sequence[str], deadline_at: float

@@ -16,6 +16,8 @@ ENV_ITEM_FORMAT: Final = "LAVA_STATE_ITEM_FORMAT"
 ENV_JOB_ID: Final = "LAVA_JOB_ID"
 ENV_ENDPOINT_URL: Final = "AWS_ENDPOINT_URL"
 ENV_ACCOUNT_ID_ENDPOINT_MODE: Final = "AWS_ACCOUNT_ID_ENDPOINT_MODE"
+#: ``lava-state local up``/``local env``: the data directory (default: nothing is kept).
+ENV_LOCAL_DATA_DIR: Final = "LAVA_STATE_LOCAL_DATA_DIR"
 
 # Defaults (lava 8.x realm defaults).
 DEFAULT_TTL: Final = "7d"

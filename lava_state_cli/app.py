@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "get": "lava_state_cli.read:cmd_get",
     "ls": "lava_state_cli.read:cmd_ls",
     "render": "lava_state_cli.read:cmd_render",
+    "export": "lava_state_cli.transfer:cmd_export",
+    "import": "lava_state_cli.transfer:cmd_import",
     "local": "lava_state_cli.local:cmd_local",
     "demo": "lava_state_cli.local:cmd_demo",
     "completion": "lava_state_cli.completion:cmd_completion",

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lava_state.constants import ENV_REALM
+from lava_state.constants import ENV_LOCAL_DATA_DIR, ENV_REALM
 from lava_state_cli.errors import CommandFailed, UsageError
 
 if TYPE_CHECKING:
@@ -26,6 +26,9 @@ DEFAULT_REALM = "dev"
 DEFAULT_PORT = 4566
 _INSTALL_HINT = "pip install 'lava-state[local]'"
 _ANSWER_TIMEOUT_S = 2.0
+_SIGNAL_CHECK_S = 0.2
+#: The running stack's state file in its data directory.
+RUNNING_STATE_FILE = "local-up.json"
 
 
 def cmd_local(args: argparse.Namespace) -> int:
@@ -36,17 +39,20 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    """``local up [-r R] [--port P] [-v] [--ui [--ui-port P]]``: print the export lines,
-    serve (and the web view with ``--ui``) until Ctrl-C.
+    """``local up [-r R] [--port P] [--data-dir DIR] [-v] [--ui [--ui-port P]]``: print the
+    export lines, serve (and the web view with ``--ui``) until Ctrl-C; with a data
+    directory, restored at start and kept current while it runs.
 
     Raises:
         UsageError: an AWS option was given (the stack serves its own endpoint).
         InvalidRealm: the realm cannot name the realm's resources.
         CommandFailed: the local (or, with --ui, the ui) extra is not installed, or a port
             is in use.
+        DataDirError: the data directory is in use, or holds a corrupt or newer file.
     """
     import errno
     import logging
+    import shlex
     import signal
     import threading
     from contextlib import ExitStack
@@ -55,6 +61,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
 
     _refuse_aws_options(args, "local up")
     realm = validate_realm(args.realm or os.environ.get(ENV_REALM) or DEFAULT_REALM)
+    data_dir = data_dir_of(args)
     _require_local_extra("local up")
     from lava_state_local.server import local_aws
 
@@ -62,7 +69,13 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         try:
             # The stream runner and TTL sweeper stand in for Lambda and DynamoDB TTL.
             aws = stack.enter_context(
-                local_aws(realm, port=args.port, stream_runner=True, ttl_sweeper=True)
+                local_aws(
+                    realm,
+                    port=args.port,
+                    stream_runner=True,
+                    ttl_sweeper=True,
+                    data_dir=data_dir,
+                )
             )
         except OSError as exc:
             if exc.errno == errno.EADDRINUSE:
@@ -84,12 +97,22 @@ def cmd_local_up(args: argparse.Namespace) -> int:
             client = StateClient(realm, session=aws.session(), endpoint_url=aws.endpoint_url)
             ui = stack.enter_context(open_ui(client, host="127.0.0.1", port=args.ui_port))
         exports = {**aws.env(), ENV_REALM: realm}
-        state_file = _write_state(aws.endpoint_url, realm, exports)
-        stack.callback(state_file.unlink, missing_ok=True)
+        for state_file in _write_state(aws.endpoint_url, realm, exports, data_dir):
+            stack.callback(state_file.unlink, missing_ok=True)
         print(_export_lines(exports), end="")
         print(
             f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it", flush=True
         )
+        if data_dir is None:
+            print(
+                f"# data kept in memory only: --data-dir DIR (or ${ENV_LOCAL_DATA_DIR}) keeps "
+                "it across restarts",
+                flush=True,
+            )
+        else:
+            others = [r for r in aws.restored_realms if r != realm]
+            also = f" (also realms {', '.join(others)})" if others else ""
+            print(f"# data kept in {data_dir}{also}", flush=True)
         print(
             "# stream processor: changes go to SNS topics lava-state-<realm>-<state_id>; "
             "expired items are deleted within seconds",
@@ -98,17 +121,20 @@ def cmd_local_up(args: argparse.Namespace) -> int:
         if ui is not None:
             print(f"# web view of realm {realm!r}: {ui.url}", flush=True)
         port = _port_of(aws.endpoint_url)
-        again = "lava-state local env" + ("" if port == DEFAULT_PORT else f" --port {port}")
+        again = "lava-state local env" + (
+            f" --data-dir {shlex.quote(str(data_dir))}"
+            if data_dir is not None
+            else ("" if port == DEFAULT_PORT else f" --port {port}")
+        )
         print(f'# in another shell: eval "$({again})"', flush=True)
         # SIGTERM (kill, a service manager) stops it as Ctrl-C does: the state file goes too.
         signal.signal(signal.SIGTERM, _interrupt)
         try:
-            # Timed waits: the kernel may deliver Ctrl-C to one of the server's
-            # threads, which does not wake an untimed wait of this one (Python
-            # runs signal handlers in the main thread only when it gets control
-            # back); so it was missed now and then. Now it stops within a second.
-            stopped = threading.Event()
-            while not stopped.wait(1.0):
+            # Timed waits: the kernel may hand the signal to another thread, and then
+            # only sets a flag that this thread checks when it next runs Python code
+            # (an untimed wait never would, and Ctrl-C would be lost).
+            never = threading.Event()
+            while not never.wait(_SIGNAL_CHECK_S):
                 pass
         except KeyboardInterrupt:
             print("# stopped", file=sys.stderr)
@@ -120,20 +146,26 @@ def _interrupt(*_: object) -> None:
 
 
 def cmd_local_env(args: argparse.Namespace) -> int:
-    """``local env [--port P]``: the export lines of the running ``local up``.
+    """``local env [--port P | --data-dir DIR]``: the export lines of the running ``local up``.
 
     Raises:
         CommandFailed: none runs (on that port), several run and no port was given,
             or its endpoint does not answer.
     """
     directory = state_dir()
-    paths = (
-        [_state_file(directory, args.port)]
-        if args.port is not None
-        else sorted(directory.glob("local-*.json"))
-    )
+    data_dir = data_dir_of(args) if args.port is None else None
+    if data_dir is not None:
+        paths = [data_dir / RUNNING_STATE_FILE]
+    elif args.port is not None:
+        paths = [_state_file(directory, args.port)]
+    else:
+        paths = sorted(directory.glob("local-*.json"))
     running = [state for path in paths if (state := _running_state(path)) is not None]
-    where = f" on port {args.port}" if args.port is not None else ""
+    where = (
+        f" on port {args.port}"
+        if args.port is not None
+        else (f" with data directory {data_dir}" if data_dir is not None else "")
+    )
     if not running:
         raise CommandFailed(
             f"no `lava-state local up` is running{where}: start one with `lava-state local up`"
@@ -226,19 +258,31 @@ def _state_file(directory: Path, port: int) -> Path:
     return directory / f"local-{port}.json"
 
 
-def _write_state(endpoint_url: str, realm: str, exports: dict[str, str]) -> Path:
-    """Record a running stack for ``local env`` (private to the user: mode 0600)."""
+def _write_state(
+    endpoint_url: str, realm: str, exports: dict[str, str], data_dir: Path | None
+) -> list[Path]:
+    """Record a running stack for ``local env`` (private to the user: mode 0600), by its
+    port and, with a data directory, in it too."""
     directory = state_dir()
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = _state_file(directory, _port_of(endpoint_url))
+    paths = [_state_file(directory, _port_of(endpoint_url))]
+    if data_dir is not None:
+        paths.append(data_dir / RUNNING_STATE_FILE)
     state = {"pid": os.getpid(), "realm": realm, "endpoint_url": endpoint_url, "env": exports}
-    # Written aside and renamed: `local env` never reads half a file.
-    partial = path.with_suffix(f".{os.getpid()}.tmp")
-    descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as out:
-        json.dump(state, out)
-    partial.replace(path)
-    return path
+    for path in paths:
+        # Written aside and renamed: `local env` never reads half a file.
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        descriptor = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            json.dump(state, out)
+        partial.replace(path)
+    return paths
+
+
+def data_dir_of(args: argparse.Namespace) -> Path | None:
+    """The data directory: ``--data-dir``, else $LAVA_STATE_LOCAL_DATA_DIR, else none."""
+    given = getattr(args, "data_dir", None) or os.environ.get(ENV_LOCAL_DATA_DIR)
+    return Path(given).expanduser().absolute() if given else None
 
 
 def _running_state(path: Path) -> dict[str, Any] | None:

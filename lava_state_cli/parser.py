@@ -11,7 +11,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING, Any
 
-from lava_state.constants import ENV_ENDPOINT_URL, ENV_REALM
+from lava_state.constants import ENV_ENDPOINT_URL, ENV_LOCAL_DATA_DIR, ENV_REALM
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -36,6 +36,7 @@ _LONG_OPTION = {"-v": "--value", "-p": "--param"}
 # shtab's file completion, by shell (shtab.FILE), set on an action's `complete`
 # attribute without importing shtab: the CLI's start-up does not pay for it.
 _COMPLETE_FILES = {"bash": "_shtab_compgen_files", "zsh": "_files"}
+_COMPLETE_DIRS = {"bash": "_shtab_compgen_dirs", "zsh": "_files -/"}
 
 
 def parse_args(argv: Sequence[str] | None) -> tuple[argparse.ArgumentParser, argparse.Namespace]:
@@ -124,6 +125,8 @@ COMMAND_HELP = {
     "ls": "list the ids of live state items (never values)",
     "rm": "delete state items",
     "render": "print a job spec with its declared state resolved and its templates rendered",
+    "export": "write every live state item to a file (JSON Lines), for a backup or a migration",
+    "import": "write the items of an export file (per-line errors, safe to run again)",
     "local": "the embedded local AWS: `local up` runs it, `local env` prints its exports",
     "demo": "run the demo scenario on an ephemeral local AWS",
     "completion": "print a shell completion script (bash or zsh)",
@@ -344,6 +347,64 @@ def _render(render: argparse.ArgumentParser) -> None:
     )
 
 
+def _export(export: argparse.ArgumentParser) -> None:
+    export.description = (
+        "Write every live state item of the realm, one JSON object per line after a header "
+        "naming the format (lava-state.export/1), the realm and the time; docs/transfer.md "
+        "describes the format. Secure values stay encrypted (they import into the same realm "
+        "only) unless --decrypt-secure."
+    )
+    _global_options(export, suppress=True)
+    export.add_argument("--prefix", help="only ids starting with PREFIX")
+    output = export.add_argument(
+        "-o", "--output", metavar="FILE", help="write to FILE (mode 0600; default: stdout)"
+    )
+    output.complete = _COMPLETE_FILES  # type: ignore[attr-defined]
+    export.add_argument(
+        "--segments",
+        type=_segments,
+        default=4,
+        metavar="N",
+        help="parallel Scan segments (1 to 64, default 4)",
+    )
+    export.add_argument(
+        "--decrypt-secure",
+        action="store_true",
+        help="write secure values decrypted, to import them into another realm or account "
+        "(the file then holds secrets)",
+    )
+    export.add_argument("-q", "--quiet", action="store_true", help="no progress bar, no summary")
+
+
+def _segments(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 64:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of segments (1 to 64)")
+    return int(text)
+
+
+def _import(import_: argparse.ArgumentParser) -> None:
+    import_.description = (
+        "Write the items of an export file into the realm, in batches, keeping their "
+        "timestamp, ttl and publisher; versions continue above the stored ones. Every line "
+        "that fails is reported with its number; exit 1 if any did. Running the same import "
+        "again writes only what is still missing."
+    )
+    _global_options(import_, suppress=True)
+    source = import_.add_argument("file", metavar="FILE", help="the export file (- for stdin)")
+    source.complete = _COMPLETE_FILES  # type: ignore[attr-defined]
+    import_.add_argument(
+        "--mode",
+        choices=("if-absent", "overwrite", "newer"),
+        default="if-absent",
+        help="for ids already stored: leave them (if-absent, the default), replace them "
+        "(overwrite), or replace them when the file's timestamp is later (newer)",
+    )
+    import_.add_argument(
+        "--dry-run", action="store_true", help="report what would be written; write nothing"
+    )
+    import_.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
 def _local(local: argparse.ArgumentParser) -> None:
     local.description = (
         "An embedded AWS (moto) on 127.0.0.1 with a realm's table, KMS key, stream processor "
@@ -367,6 +428,14 @@ def _local(local: argparse.ArgumentParser) -> None:
     up.add_argument(
         "--port", type=_port, default=4566, help="port on 127.0.0.1 (default 4566; 0: any free one)"
     )
+    data_dir = up.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="keep the stack's data (items, KMS keys, topics, queues, subscriptions) in DIR: "
+        f"restored at start, saved while it runs (default: ${ENV_LOCAL_DATA_DIR}, else in "
+        "memory only)",
+    )
+    data_dir.complete = _COMPLETE_DIRS  # type: ignore[attr-defined]
     up.add_argument(
         "-v",
         "--verbose",
@@ -393,6 +462,12 @@ def _local(local: argparse.ArgumentParser) -> None:
     env.add_argument(
         "--port", type=_port, help="the port of its `local up` (default: the only one running)"
     )
+    env_dir = env.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help=f"the data directory of its `local up` (default: ${ENV_LOCAL_DATA_DIR})",
+    )
+    env_dir.complete = _COMPLETE_DIRS  # type: ignore[attr-defined]
 
 
 def _demo(demo: argparse.ArgumentParser) -> None:
@@ -533,6 +608,8 @@ _GRAMMAR: dict[str, Callable[[argparse.ArgumentParser], None]] = {
     "ls": _ls,
     "rm": _rm,
     "render": _render,
+    "export": _export,
+    "import": _import,
     "local": _local,
     "demo": _demo,
     "completion": _completion,

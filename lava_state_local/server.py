@@ -18,6 +18,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import boto3
@@ -32,6 +33,7 @@ from lava_state.constants import (
     ENV_REALM_TOPIC,
 )
 from lava_state.naming import kms_alias, table_name, validate_realm
+from lava_state_local.persist import DataDir
 from lava_state_local.runner import StreamRunner
 from lava_state_local.signal import WriteSignal
 from lava_state_local.sweeper import TtlMarks, TtlSweeper
@@ -52,6 +54,7 @@ LOG = logging.getLogger(__name__)
 
 LOCAL_REGION = "us-east-1"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+_ACCOUNT = "123456789012"  # moto's default account, which these credentials reach
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -63,6 +66,11 @@ class _SerialisedApp:
         self._app = app
         self._lock = threading.Lock()
         self._writes = writes
+
+    @property
+    def lock(self) -> threading.Lock:
+        """The lock every request but a long poll holds: hold it to see moto at rest."""
+        return self._lock
 
     def __call__(
         self, environ: dict[str, Any], start_response: Callable[..., Any]
@@ -98,7 +106,16 @@ class LocalAws:
     ...     os.environ.update(aws.env())
     """
 
-    def __init__(self, *, port: int = 0, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self,
+        *,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        data_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
+        """``data_dir``: restore from it at start and keep it current while running
+        (:mod:`lava_state_local.persist`; one such stack per process, as moto's state is
+        the process's). Default: nothing is kept."""
         self._host = host
         self._port = port
         self._server: BaseWSGIServer | None = None
@@ -107,13 +124,25 @@ class LocalAws:
         self._writes: WriteSignal | None = None
         self._ttl_marks: TtlMarks | None = None
         self._background: list[StreamRunner | TtlSweeper] = []
+        self._app: _SerialisedApp | None = None
+        self._data: DataDir | None = None
+        if data_dir is not None:
+            self._data = DataDir(Path(data_dir), account=_ACCOUNT, region=LOCAL_REGION)
+
+    @property
+    def data_dir(self) -> Path | None:
+        """Where the stack keeps its data; None when it keeps nothing."""
+        return None if self._data is None else self._data.path
 
     def start(self) -> LocalAws:
-        """Start the server (port 0 picks a free port).
+        """Start the server (port 0 picks a free port), restoring its data directory first.
 
         Raises:
             OSError: the port cannot be bound (``errno.EADDRINUSE``: it is in use).
+            DataDirError: the data directory is in use, or holds a corrupt or newer file.
         """
+        if self._data is not None:
+            self._data.load()  # all of it read before anything starts or is overwritten
         from moto.moto_server.werkzeug_app import (
             DomainDispatcherApplication,
             MotoRequestHandler,
@@ -129,7 +158,9 @@ class LocalAws:
                 """One line per request would drown the demo's output."""
 
         self._writes, self._ttl_marks = WriteSignal(), TtlMarks()
-        app = _SerialisedApp(DomainDispatcherApplication(create_backend_app), self._writes)
+        app = self._app = _SerialisedApp(
+            DomainDispatcherApplication(create_backend_app), self._writes
+        )
         # Bound here, not by werkzeug, which prints its own message and exits on a busy port.
         family = socket.AF_INET6 if ":" in self._host else socket.AF_INET
         with socket.create_server((self._host, self._port), family=family) as listener:
@@ -146,24 +177,36 @@ class LocalAws:
         )
         self._thread.start()
         LOG.info("embedded AWS listening on %s", self.endpoint_url)
+        if self._data is not None:
+            self._data.restore(provision=self.provision_realm, client=self.client, lock=app.lock)
+            self._data.start(lock=app.lock, writes=self._writes)
         return self
 
     def stop(self) -> None:
-        """Stop the runners and sweepers, then the server; moto keeps nothing across restarts."""
+        """Stop the runners and sweepers, save the data directory, then stop the server."""
         while self._background:
             self._background.pop().stop()
+        if self._data is not None and self._app is not None and self._writes is not None:
+            self._data.stop(lock=self._app.lock, writes=self._writes)  # saves what is left
         if self._server is not None:
             self._server.shutdown()
             self._server.server_close()
         if self._thread is not None:
             self._thread.join()
         self._server = self._thread = None
+        if self._data is not None:
+            self._data.release()
 
     def __enter__(self) -> LocalAws:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+    @property
+    def restored_realms(self) -> list[str]:
+        """The realms restored from the data directory (none without one)."""
+        return [] if self._data is None else self._data.realms
 
     @property
     def endpoint_url(self) -> str:
@@ -328,6 +371,7 @@ def local_aws(
     set_env: bool = False,
     stream_runner: bool = False,
     ttl_sweeper: bool = False,
+    data_dir: str | os.PathLike[str] | None = None,
 ) -> Iterator[LocalAws]:
     """Run a LocalAws with ``realms`` provisioned; ``set_env`` exports its env meanwhile.
 
@@ -337,8 +381,12 @@ def local_aws(
     ``stream_runner`` runs the stream processor on each realm's stream,
     configured from the environment (:func:`processor_settings`);
     ``ttl_sweeper`` deletes the realms' expired items (as TTL deletions).
+    ``data_dir`` keeps the stack's data across restarts (the realms it holds are
+    restored and run too).
     """
-    with LocalAws(port=port) as aws:
+    with LocalAws(port=port, data_dir=data_dir) as aws:
+        if aws.data_dir is not None:
+            realms = tuple(dict.fromkeys([*aws.restored_realms, *realms]))
         for realm in realms:
             aws.provision_realm(realm)
             if stream_runner:

@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from lava_state.settings import Settings
+    from lava_state.transfer import ParsedLine
+    from publisher.importer import ImportMode, ImportResult
 
 LOG = logging.getLogger(__name__)
 
@@ -321,6 +323,35 @@ class StatePublisher:
         return BatchWriter(store=self.store, item_format=self._format, retry=self.retry).put_many(
             writes
         )
+
+    def import_records(
+        self,
+        records: Iterable[StateItem | ParsedLine],
+        *,
+        mode: ImportMode | str = "if-absent",
+        dry_run: bool = False,
+        on_result: Callable[[ImportResult], None] | None = None,
+    ) -> list[ImportResult]:
+        """Import exported records (:meth:`StateClient.export`, or the lines of an export
+        file parsed by :func:`lava_state.transfer.parse_lines`); one result per record,
+        in input order, each also passed to ``on_result`` as it is known.
+
+        ``mode``: ``if-absent`` (default) leaves stored ids alone, ``overwrite``
+        replaces them unless equal, ``newer`` when the record's timestamp is
+        later. Batched, versions continuing, idempotent on a re-run; a record
+        that fails (malformed, duplicate or reserved id, a ciphertext that does
+        not decrypt in this realm...) is a failed result, never an exception.
+        See :mod:`publisher.importer`.
+
+        Raises:
+            InvalidInput: ``mode`` is not one of the three.
+        """
+        from publisher.importer import Importer
+
+        importer = Importer(
+            self, item_format=self._format, mode=mode, dry_run=dry_run, on_result=on_result
+        )
+        return importer.run(records)
 
     def _validate(
         self,

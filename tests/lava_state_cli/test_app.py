@@ -88,6 +88,8 @@ def test_collection_waits_for_the_command_and_is_restored(
         ["ls"],
         ["rm", "x"],
         ["render", "job.json"],
+        ["export"],
+        ["import", "in.jsonl"],
         ["local", "up"],
         ["local", "env"],
         ["demo"],
@@ -121,6 +123,8 @@ def test_the_dispatch_table_names_only_the_parsers_commands() -> None:
         "deploy",
         "redrive",
         "ui",
+        "export",
+        "import",
     }
 
 
