@@ -198,7 +198,7 @@ def check_raw_value(value: Any, *, state_id: str) -> None:
     """Check what DynamoDB would refuse in a raw value, before any AWS call.
 
     Maps and lists nest at most :data:`MAX_RAW_NESTING` levels (DynamoDB's
-    32); map keys are strings; sets are not empty; strings (keys included) are
+    32); map keys are non-empty strings; sets are not empty; strings (keys included) are
     valid Unicode (no lone surrogate, which UTF-8 cannot encode). Numbers are
     checked when encoded (:func:`encode_raw`). The walk is iterative: a value
     nested thousands deep is refused, not a RecursionError.
@@ -224,6 +224,11 @@ def check_raw_value(value: Any, *, state_id: str) -> None:
                         raise InvalidStateValue(
                             f"raw value for state item {state_id!r} has a map key of type "
                             f"{type(key).__name__} at {where}: DynamoDB map keys are strings"
+                        )
+                    if not key:
+                        raise InvalidStateValue(
+                            f"raw value for state item {state_id!r} has an empty map key at "
+                            f"{where}: DynamoDB refuses empty attribute names; name the key"
                         )
                     _check_text(key, state_id=state_id, where=f"a key of {where}")
                     stack.append((item, depth + 1, f"{where}[{key[:40]!r}]"))

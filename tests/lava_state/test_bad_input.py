@@ -104,6 +104,12 @@ BAD_PUTS: list[tuple[str, dict[str, Any], type[errors.LavaStateError]]] = [
     ("raw nested int key", {"value": {"a": {None: 1}}, "type": "raw"}, errors.InvalidStateValue),
     ("json tuple key", {"value": {(1, 2): "x"}}, errors.InvalidStateValue),
     ("raw empty set", {"value": set(), "type": "raw"}, errors.InvalidStateValue),
+    ("raw empty map key", {"value": {"": 1}, "type": "raw"}, errors.InvalidStateValue),
+    (
+        "raw nested empty map key",
+        {"value": {"a": [{"": "x"}]}, "type": "raw"},
+        errors.InvalidStateValue,
+    ),
     (
         "raw nested empty set",
         {"value": {"a": frozenset()}, "type": "raw"},
