@@ -240,6 +240,13 @@ def realm_topic_name(realm: str, *, fifo: bool = False) -> str:
     return f"{TOPIC_PREFIX}{validate_realm(realm)}-{REALM_TOPIC_SUFFIX}{suffix}"
 
 
+def stream_dlq_name(realm: str) -> str:
+    """The stream processor's dead-letter queue, as the realm stack names it
+    (``lava-state-<realm>-stream-dlq``): what Lambda (or the local runner) hands a
+    batch it gave up on, and what ``lava-state redrive`` reads."""
+    return f"{TOPIC_PREFIX}{realm}-stream-dlq"
+
+
 def realm_from_table_name(table: str) -> str:
     """The realm of a state table named ``lava.<realm>.state``.
 

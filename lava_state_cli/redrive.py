@@ -77,8 +77,9 @@ def _dead_letter_queue(store: StateStore) -> str:
         LavaStateError: it does not exist, or SQS refused (translated).
     """
     from lava_state import aws
+    from lava_state.naming import stream_dlq_name
 
-    name = f"lava-state-{store.realm}-stream-dlq"
+    name = stream_dlq_name(store.realm)
     response = aws.call(
         store.aws.sqs.get_queue_url, what=f"find the dead-letter queue {name}", QueueName=name
     )

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from lava_state.naming import realm_from_table_name
+from lava_state.naming import realm_from_table_name, stream_dlq_name
 from lava_state.retry import backoff
 from lava_state_local.lambda_event import (
     LocalLambdaContext,
@@ -120,7 +120,7 @@ class StreamRunner:
         self._waiting_since: int | None = None
         self.stream_arn = str(dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"])
         # Named as the realm stack names it (deploy/lava-state.yaml).
-        queue = f"lava-state-{realm_from_table_name(table)}-stream-dlq"
+        queue = stream_dlq_name(realm_from_table_name(table))
         self.dlq_url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
         # Per shard: the next iterator (None: acquire one after the checkpoint), and
         # the last sequence number handed on (checkpoint). Closed shards are never
