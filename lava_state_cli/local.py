@@ -20,6 +20,8 @@ from lava_state_cli.errors import CommandFailed, UsageError
 if TYPE_CHECKING:
     import argparse
 
+    from lava_state_local.server import LocalAws
+
 #: The stream processor's (Powertools) logger: one JSON line per routed batch.
 PROCESSOR_LOGGER = "lava-state-stream-processor"
 DEFAULT_REALM = "dev"
@@ -52,7 +54,6 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     """
     import errno
     import logging
-    import shlex
     import signal
     import threading
     from contextlib import ExitStack
@@ -65,80 +66,94 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     _require_local_extra("local up")
     from lava_state_local.server import local_aws
 
-    with ExitStack() as stack:
-        try:
-            # The stream runner and TTL sweeper stand in for Lambda and DynamoDB TTL.
-            aws = stack.enter_context(
-                local_aws(
-                    realm,
-                    port=args.port,
-                    stream_runner=True,
-                    ttl_sweeper=True,
-                    data_dir=data_dir,
+    # SIGTERM (kill, a service manager) stops it as Ctrl-C does, from the first moment
+    # (a signal that came during start-up killed it, leaving its state file behind):
+    # what was set up is taken down, the state file goes too.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with ExitStack() as stack:
+            try:
+                # The stream runner and TTL sweeper stand in for Lambda and DynamoDB TTL.
+                aws = stack.enter_context(
+                    local_aws(
+                        realm,
+                        port=args.port,
+                        stream_runner=True,
+                        ttl_sweeper=True,
+                        data_dir=data_dir,
+                    )
                 )
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    raise CommandFailed(
+                        f"port {args.port} is in use: choose another with --port"
+                    ) from None
+                raise CommandFailed(f"cannot listen on port {args.port}: {exc.strerror}") from None
+            # Quiet unless asked: the processor's JSON lines would bury the export lines.
+            logging.getLogger(PROCESSOR_LOGGER).setLevel(
+                logging.INFO if args.verbose else logging.WARNING
             )
-        except OSError as exc:
-            if exc.errno == errno.EADDRINUSE:
-                raise CommandFailed(
-                    f"port {args.port} is in use: choose another with --port"
-                ) from None
-            raise CommandFailed(f"cannot listen on port {args.port}: {exc.strerror}") from None
-        # Quiet unless asked: the processor's JSON lines would bury the export lines.
-        logging.getLogger(PROCESSOR_LOGGER).setLevel(
-            logging.INFO if args.verbose else logging.WARNING
-        )
-        ui = None
-        if args.ui:
-            # Before the export lines (before any write): its subscription creates the
-            # realm topic that the processor then feeds.
-            from consumer_sdk.client import StateClient
-            from lava_state_cli.ui import open_ui
+            ui = None
+            if args.ui:
+                # Before the export lines (before any write): its subscription creates the
+                # realm topic that the processor then feeds.
+                from consumer_sdk.client import StateClient
+                from lava_state_cli.ui import open_ui
 
-            client = StateClient(realm, session=aws.session(), endpoint_url=aws.endpoint_url)
-            ui = stack.enter_context(open_ui(client, host="127.0.0.1", port=args.ui_port))
-        exports = {**aws.env(), ENV_REALM: realm}
-        for state_file in _write_state(aws.endpoint_url, realm, exports, data_dir):
-            stack.callback(state_file.unlink, missing_ok=True)
-        print(_export_lines(exports), end="")
-        print(
-            f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it", flush=True
-        )
-        if data_dir is None:
-            print(
-                f"# data kept in memory only: --data-dir DIR (or ${ENV_LOCAL_DATA_DIR}) keeps "
-                "it across restarts",
-                flush=True,
-            )
-        else:
-            others = [r for r in aws.restored_realms if r != realm]
-            also = f" (also realms {', '.join(others)})" if others else ""
-            print(f"# data kept in {data_dir}{also}", flush=True)
-        print(
-            "# stream processor: changes go to SNS topics lava-state-<realm>-<state_id>; "
-            "expired items are deleted within seconds",
-            flush=True,
-        )
-        if ui is not None:
-            print(f"# web view of realm {realm!r}: {ui.url}", flush=True)
-        port = _port_of(aws.endpoint_url)
-        again = "lava-state local env" + (
-            f" --data-dir {shlex.quote(str(data_dir))}"
-            if data_dir is not None
-            else ("" if port == DEFAULT_PORT else f" --port {port}")
-        )
-        print(f'# in another shell: eval "$({again})"', flush=True)
-        # SIGTERM (kill, a service manager) stops it as Ctrl-C does: the state file goes too.
-        signal.signal(signal.SIGTERM, _interrupt)
-        try:
+                client = StateClient(realm, session=aws.session(), endpoint_url=aws.endpoint_url)
+                ui = stack.enter_context(open_ui(client, host="127.0.0.1", port=args.ui_port))
+            exports = {**aws.env(), ENV_REALM: realm}
+            for state_file in _write_state(aws.endpoint_url, realm, exports, data_dir):
+                stack.callback(state_file.unlink, missing_ok=True)
+            _announce(aws, realm, exports, data_dir, None if ui is None else ui.url)
             # Timed waits: the kernel may hand the signal to another thread, and then
             # only sets a flag that this thread checks when it next runs Python code
             # (an untimed wait never would, and Ctrl-C would be lost).
             never = threading.Event()
             while not never.wait(_SIGNAL_CHECK_S):
                 pass
-        except KeyboardInterrupt:
-            print("# stopped", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("# stopped", file=sys.stderr)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
+
+
+def _announce(
+    aws: LocalAws, realm: str, exports: dict[str, str], data_dir: Path | None, ui_url: str | None
+) -> None:
+    """Print the export lines, then what runs where and how to get the lines again."""
+    import shlex
+
+    print(_export_lines(exports), end="")
+    print(
+        f"# embedded AWS for realm {realm!r} at {aws.endpoint_url}; Ctrl-C stops it",
+        flush=True,
+    )
+    if data_dir is None:
+        print(
+            f"# data kept in memory only: --data-dir DIR (or ${ENV_LOCAL_DATA_DIR}) keeps "
+            "it across restarts",
+            flush=True,
+        )
+    else:
+        others = [r for r in aws.restored_realms if r != realm]
+        also = f" (also realms {', '.join(others)})" if others else ""
+        print(f"# data kept in {data_dir}{also}", flush=True)
+    print(
+        "# stream processor: changes go to SNS topics lava-state-<realm>-<state_id>; "
+        "expired items are deleted within seconds",
+        flush=True,
+    )
+    if ui_url is not None:
+        print(f"# web view of realm {realm!r}: {ui_url}", flush=True)
+    port = _port_of(aws.endpoint_url)
+    again = "lava-state local env" + (
+        f" --data-dir {shlex.quote(str(data_dir))}"
+        if data_dir is not None
+        else ("" if port == DEFAULT_PORT else f" --port {port}")
+    )
+    print(f'# in another shell: eval "$({again})"', flush=True)
 
 
 def _interrupt(*_: object) -> None:

@@ -207,6 +207,23 @@ def test_sigterm_stops_it_as_ctrl_c_does(tmp_path: Path) -> None:
     assert list((tmp_path / "lava-state").iterdir()) == []
 
 
+def test_sigterm_while_starting_up_still_cleans_up(tmp_path: Path) -> None:
+    # SIGTERM as soon as the first export line is out: the rest of the start-up
+    # (its banner) is still running, and a signal then must not kill it uncleanly.
+    with subprocess.Popen(
+        [sys.executable, "-m", "lava_state_cli", "local", "up", "--port", "0"],
+        env=clean_env(tmp_path),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    ) as process:
+        assert process.stdout is not None
+        assert process.stdout.readline().startswith("export ")
+        process.terminate()
+        assert process.wait(timeout=30) == 0
+    assert list((tmp_path / "lava-state").iterdir()) == []
+
+
 def write_state(directory: Path, port: int, *, pid: int, endpoint_url: str) -> Path:
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"local-{port}.json"
