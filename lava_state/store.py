@@ -113,15 +113,26 @@ class StateStore:
             CorruptStateItem, EncryptionError: as :meth:`decode_live`.
             AwsError: the read failed after retries.
         """
+        attributes = self.read_attributes(state_id)
+        return None if attributes is None else self.decode_live(attributes, decrypt=decrypt)
+
+    def read_attributes(
+        self, state_id: str, *, what: str = "read state item"
+    ) -> dict[str, Any] | None:
+        """One item's raw attributes, strongly consistent; None when nothing is stored
+        (expired items included: the caller decides). ``what`` begins the error message.
+
+        Raises:
+            AwsError: the read failed after retries.
+        """
         response = aws.call(
             self.dynamodb.get_item,
-            what=f"read state item {state_id!r} from {self.table}",
+            what=f"{what} {state_id!r} from {self.table}",
             TableName=self.table,
             Key={ATTR_STATE_ID: {"S": state_id}},
             ConsistentRead=True,
         )
-        attributes = response.get("Item")
-        return None if attributes is None else self.decode_live(attributes, decrypt=decrypt)
+        return response.get("Item")
 
     def __repr__(self) -> str:
         return f"StateStore(realm={self.realm!r}, table={self.table!r})"

@@ -46,7 +46,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from lava_state import aws, codec
-from lava_state.constants import ATTR_STATE_ID, ATTR_VERSION, ATTR_WRITE_TOKEN
+from lava_state.constants import ATTR_VERSION, ATTR_WRITE_TOKEN
 from lava_state.errors import (
     AwsError,
     AwsUnavailable,
@@ -156,14 +156,7 @@ def reader(store: StateStore, state_id: str) -> Callable[[], Stored]:
     """A consistent read of ``state_id``'s raw item (None: nothing stored)."""
 
     def read() -> Stored:
-        response = aws.call(
-            store.dynamodb.get_item,
-            what=f"read state item {state_id!r} back from {store.table}",
-            TableName=store.table,
-            Key={ATTR_STATE_ID: {"S": state_id}},
-            ConsistentRead=True,
-        )
-        return response.get("Item")
+        return store.read_attributes(state_id, what="read back state item")
 
     return read
 
