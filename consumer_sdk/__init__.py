@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import logging as _logging
+from typing import TYPE_CHECKING
 
 from consumer_sdk.client import StateClient, StateItems
 from consumer_sdk.jobspec import ExpandedJobSpec, expand_job_spec
 from consumer_sdk.listing import StateSummary, list_states
 from lava_state.errors import WaitTimeout
+from lava_state.lazy import lazy_names
 
 if TYPE_CHECKING:
     from consumer_sdk.changes import Origin, StateChange
@@ -27,23 +28,12 @@ __all__ = [
     "list_states",
 ]
 
-import logging as _logging
-
 # Loaded on first use (PEP 562): a command that only reads does not import them.
 _LAZY = {
     "Origin": "consumer_sdk.changes",
     "StateChange": "consumer_sdk.changes",
     "Subscription": "consumer_sdk.subscription",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'consumer_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
+__getattr__ = lazy_names(__name__, _LAZY)
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 import logging as _logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from lava_state.lazy import lazy_names
 from publisher.batch import PutResult, PutSpec
 from publisher.item import LavaStateItem
 from publisher.policy import RetryPolicy
@@ -35,15 +35,7 @@ _LAZY = {
     "Outcome": "publisher.importer",
     "run_state_action": "publisher.actions",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'publisher' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _LAZY)
 
 
 _logging.getLogger(__name__).addHandler(_logging.NullHandler())
