@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,6 +15,10 @@ from lava_state.naming import table_name
 from lava_state_local import LocalAws, RunnerSettings, StreamRunner
 from publisher import StatePublisher
 from stream_processor import ProcessorSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 _LAVA_ENV = (
     "LAVA_REALM",
@@ -41,11 +45,34 @@ def wait_until(predicate: Callable[[], object], timeout: float = 10.0) -> bool:
         time.sleep(0.01)
 
 
+def subscription_leftovers(
+    sqs: SQSClient, sns: SNSClient, realm: str
+) -> tuple[list[str], list[str]]:
+    """The subscription queues and the SNS subscriptions of this realm that still exist."""
+    queues = sqs.list_queues(QueueNamePrefix=f"lava-state-{realm}-sub").get("QueueUrls", [])
+    subscriptions = [
+        s["SubscriptionArn"]
+        for s in sns.list_subscriptions()["Subscriptions"]
+        if f"lava-state-{realm}-sub" in s["Endpoint"]
+    ]
+    return queues, subscriptions
+
+
 @pytest.fixture(scope="session")
 def local_aws() -> Iterator[LocalAws]:
     """moto's server in this process, over HTTP, through the real botocore stack."""
     with LocalAws() as aws:
         yield aws
+
+
+@pytest.fixture
+def sns(local_aws: LocalAws) -> SNSClient:
+    return local_aws.client("sns")
+
+
+@pytest.fixture
+def sqs(local_aws: LocalAws) -> SQSClient:
+    return local_aws.client("sqs")
 
 
 @pytest.fixture(autouse=True)

@@ -20,16 +20,6 @@ from tests.conftest import wait_until
 
 
 @pytest.fixture
-def sns(local_aws: LocalAws) -> Any:
-    return local_aws.client("sns")
-
-
-@pytest.fixture
-def sqs(local_aws: LocalAws) -> Any:
-    return local_aws.client("sqs")
-
-
-@pytest.fixture
 def queue(realm: str, sns: Any, sqs: Any) -> Iterator[ChangeQueue]:
     """A queue this test owns; visible again 1 s after a receive that is not acknowledged."""
     with ChangeQueue(realm, visibility_timeout=1, sns=sns, sqs=sqs) as change_queue:

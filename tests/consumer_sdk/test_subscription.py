@@ -26,7 +26,7 @@ from lava_state.model import StateType
 from lava_state_local import LocalAws, StreamRunner
 from publisher import StatePublisher
 from stream_processor import ProcessorSettings
-from tests.conftest import wait_until
+from tests.conftest import subscription_leftovers, wait_until
 
 
 @dataclass
@@ -101,16 +101,6 @@ def mangler() -> Mangler:
 
 
 @pytest.fixture
-def sqs(local_aws: LocalAws) -> Any:
-    return local_aws.client("sqs")
-
-
-@pytest.fixture
-def sns(local_aws: LocalAws) -> Any:
-    return local_aws.client("sns")
-
-
-@pytest.fixture
 def watcher(local_aws: LocalAws, realm: str, mangler: Mangler) -> StateClient:
     """A StateClient whose SQS responses pass through ``mangler``."""
     sqs = local_aws.client("sqs")
@@ -133,17 +123,6 @@ def collect(
 
     assert wait_until(done, timeout=timeout), [(c.state_id, c.kind, c.version) for c in changes]
     return changes
-
-
-def leftovers(sqs: Any, sns: Any, realm: str) -> tuple[list[str], list[str]]:
-    """The subscription queues and the SNS subscriptions of this realm that still exist."""
-    queues = sqs.list_queues(QueueNamePrefix=f"lava-state-{realm}-sub").get("QueueUrls", [])
-    subscriptions = [
-        s["SubscriptionArn"]
-        for s in sns.list_subscriptions()["Subscriptions"]
-        if f"lava-state-{realm}-sub" in s["Endpoint"]
-    ]
-    return queues, subscriptions
 
 
 # -- never miss the final state; in order, without repeats
@@ -381,7 +360,7 @@ def test_a_change_not_consumed_is_delivered_again(
         assert newer.version == 2
     finally:
         third.close(remove=True)
-    assert leftovers(sqs, sns, client.realm) == ([], [])
+    assert subscription_leftovers(sqs, sns, client.realm) == ([], [])
 
 
 def test_manual_ack_consumes_only_what_was_acknowledged(
@@ -428,7 +407,7 @@ def test_a_durable_subscription_keeps_its_queue_and_since_skips_what_was_handled
         changes += list(second.events(timeout=1))
         second.close(remove=True)
     assert [(c.version, c.origin) for c in changes] == [(4, Origin.CATCH_UP)]
-    assert leftovers(sqs, sns, client.realm) == ([], [])
+    assert subscription_leftovers(sqs, sns, client.realm) == ([], [])
 
 
 # -- clean
@@ -438,9 +417,9 @@ def test_close_removes_the_queue_and_the_subscriptions(
     runner: StreamRunner, client: StateClient, sqs: Any, sns: Any
 ) -> None:
     subscription = client.subscribe(["a", "b"], prefix="c/", resync=None)
-    assert len(leftovers(sqs, sns, client.realm)[1]) == 3
+    assert len(subscription_leftovers(sqs, sns, client.realm)[1]) == 3
     subscription.close()
-    assert leftovers(sqs, sns, client.realm) == ([], [])
+    assert subscription_leftovers(sqs, sns, client.realm) == ([], [])
     subscription.close()  # again: nothing to do
     assert list(subscription) == []
 
@@ -452,7 +431,7 @@ def test_ctrl_c_while_receiving_leaves_nothing_behind(
     mangler.interrupt = True
     with pytest.raises(KeyboardInterrupt), subscription:
         next(subscription)
-    assert leftovers(sqs, sns, watcher.realm) == ([], [])
+    assert subscription_leftovers(sqs, sns, watcher.realm) == ([], [])
 
 
 def test_a_failed_start_leaves_nothing_behind(
@@ -463,7 +442,7 @@ def test_a_failed_start_leaves_nothing_behind(
     )
     with pytest.raises(Exception, match="does not exist"):
         broken.subscribe(["sid"])  # the catch-up read finds no table, after subscribing
-    assert leftovers(sqs, sns, "no-such-realm") == ([], [])
+    assert subscription_leftovers(sqs, sns, "no-such-realm") == ([], [])
 
 
 def test_a_given_queue_is_kept_and_unsubscribed(

@@ -9,26 +9,19 @@ import subprocess
 import sys
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from lava_state_local import LocalAws, StreamRunner
+from lava_state_local import StreamRunner
 from publisher import StatePublisher
+from tests.conftest import subscription_leftovers
+
+if TYPE_CHECKING:
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
 
 Cli = Callable[..., tuple[int, str, str]]
-
-
-def leftovers(local_aws: LocalAws, realm: str) -> tuple[list[str], list[str]]:
-    """The subscription queues and SNS subscriptions of this realm that still exist."""
-    sqs, sns = local_aws.client("sqs"), local_aws.client("sns")
-    queues = sqs.list_queues(QueueNamePrefix=f"lava-state-{realm}-sub").get("QueueUrls", [])
-    subscriptions = [
-        s["SubscriptionArn"]
-        for s in sns.list_subscriptions()["Subscriptions"]
-        if f"lava-state-{realm}-sub" in s["Endpoint"]
-    ]
-    return queues, subscriptions
 
 
 def start_watch(cli_env: dict[str, str], *args: str, **popen: Any) -> subprocess.Popen[str]:
@@ -59,7 +52,8 @@ def stop(process: subprocess.Popen[str], sig: int) -> tuple[int, str]:
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "Ctrl-C"])
 def test_watch_prints_each_change_and_cleans_up_when_stopped(
-    local_aws: LocalAws,
+    sqs: SQSClient,
+    sns: SNSClient,
     realm: str,
     runner: StreamRunner,
     publisher: StatePublisher,
@@ -79,11 +73,12 @@ def test_watch_prints_each_change_and_cleans_up_when_stopped(
     assert lines[0].split()[1:] == ["put", "sid", "v1", "by", "tests", '{"lines":', '"45"}']
     assert lines[1].split()[1:] == ["put", "token", "v1", "by", "tests", "********"]
     assert "s3cr3t" not in "".join(lines) + rest
-    assert leftovers(local_aws, realm) == ([], [])
+    assert subscription_leftovers(sqs, sns, realm) == ([], [])
 
 
 def test_watch_json_with_catch_up_and_a_prefix(
-    local_aws: LocalAws,
+    sqs: SQSClient,
+    sns: SNSClient,
     realm: str,
     runner: StreamRunner,
     publisher: StatePublisher,
@@ -102,7 +97,7 @@ def test_watch_json_with_catch_up_and_a_prefix(
     assert (notified["state_id"], notified["event"], notified["version"]) == ("etl/a", "put", 1)
     assert (notified["value"], notified["origin"]) == ({"rows": 5}, "notification")
     assert notified["schema"] == "lava-state.change/1"
-    assert leftovers(local_aws, realm) == ([], [])
+    assert subscription_leftovers(sqs, sns, realm) == ([], [])
 
 
 def test_watch_needs_ids_or_a_prefix(cli: Cli) -> None:
@@ -132,7 +127,7 @@ def test_wait_quiet_in_every_mode(
 
 
 def test_wait_times_out_with_exit_1(
-    cli: Cli, realm: str, local_aws: LocalAws, publisher: StatePublisher
+    cli: Cli, realm: str, sqs: SQSClient, sns: SNSClient, publisher: StatePublisher
 ) -> None:
     publisher.put("up", {"rows": 0})
     code, out, err = cli("wait", "up", "--until", "state.rows > 0", "--timeout", "0.5")
@@ -141,7 +136,7 @@ def test_wait_times_out_with_exit_1(
         f"lava-state: timed out after 0.5 s waiting for state item 'up' in realm {realm!r}: "
         "it exists at version 1 but the condition does not hold\n"
     )
-    assert leftovers(local_aws, realm) == ([], [])
+    assert subscription_leftovers(sqs, sns, realm) == ([], [])
 
 
 def test_wait_refuses_an_expression_that_does_not_parse(cli: Cli) -> None:

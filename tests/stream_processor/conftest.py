@@ -14,7 +14,6 @@ import pytest
 
 from consumer_sdk._receive import ChangeQueue
 from lava_state.naming import table_name
-from lava_state_local import LocalAws
 from stream_processor import ProcessorSettings, StreamProcessor
 
 if TYPE_CHECKING:
@@ -34,16 +33,6 @@ def load_event(realm: str) -> Callable[[str], dict[str, Any]]:
         return json.loads(text.replace(FIXTURE_TABLE, table_name(realm)))  # type: ignore[no-any-return]
 
     return load
-
-
-@pytest.fixture
-def sns(local_aws: LocalAws) -> SNSClient:
-    return local_aws.client("sns")
-
-
-@pytest.fixture
-def sqs(local_aws: LocalAws) -> SQSClient:
-    return local_aws.client("sqs")
 
 
 @pytest.fixture
