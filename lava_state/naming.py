@@ -247,6 +247,12 @@ def stream_dlq_name(realm: str) -> str:
     return f"{TOPIC_PREFIX}{realm}-stream-dlq"
 
 
+def stack_name(realm: str) -> str:
+    """The realm's CloudFormation stack (``lava-state-<realm>``), as ``lava-state deploy``
+    names it by default and the local stack names it."""
+    return f"{TOPIC_PREFIX}{realm}"
+
+
 def realm_from_table_name(table: str) -> str:
     """The realm of a state table named ``lava.<realm>.state``.
 

@@ -15,19 +15,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lava_state.constants import ENV_ENDPOINT_URL, ENV_REALM
+from lava_state.naming import stack_name as default_stack_name
 from lava_state.naming import validate_realm
 from lava_state_cli.errors import CommandFailed, UsageError
-from lava_state_cli.package import LAMBDA_PYTHON, SOURCE, PackageError, build_package
+from lava_state_cli.package import LAMBDA_PYTHON, PackageError, build_package
 from lava_state_cli.stack import CODE_PARAMETERS, DeployFailed, StackDeployer
+from lava_state_local.template import TEMPLATE
 
 if TYPE_CHECKING:
     import argparse
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
     from lava_state_cli.stack import ChangeSet, StackEvent
-
-#: The template deployed unless --template says otherwise.
-TEMPLATE = SOURCE / "deploy" / "lava-state.yaml"
 
 
 def cmd_deploy(args: argparse.Namespace, *, session: Any = None) -> int:
@@ -40,9 +39,15 @@ def cmd_deploy(args: argparse.Namespace, *, session: Any = None) -> int:
             deploy (its failed resource events printed on stderr first).
     """
     realm = validate_realm(args.realm or os.environ.get(ENV_REALM) or _no_realm())
-    parameters = parse_parameters(args.parameter or [])
+    parameters = parse_parameters(
+        args.parameter or [],
+        {
+            **REALM_PARAMETER,
+            **{p: "deploy sets it (use --code-bucket/--package)" for p in CODE_PARAMETERS},
+        },
+    )
     parameters["Realm"] = realm
-    stack_name = args.stack_name or f"lava-state-{realm}"
+    stack_name = args.stack_name or default_stack_name(realm)
     template = Path(args.template) if args.template else TEMPLATE
     if not template.is_file():
         raise CommandFailed(
@@ -89,23 +94,26 @@ def cmd_deploy(args: argparse.Namespace, *, session: Any = None) -> int:
     return 0
 
 
-def parse_parameters(words: Sequence[str]) -> dict[str, str]:
-    """``K=V`` words as a dict.
+def parse_parameters(words: Sequence[str], reserved: Mapping[str, str]) -> dict[str, str]:
+    """``K=V`` words (``--parameter``) as a dict; ``reserved``: the parameters the
+    command sets itself, and how to set them instead.
 
     Raises:
-        UsageError: a word without ``=``, or a parameter the command sets itself.
+        UsageError: a word without ``=``, or a reserved parameter.
     """
     parameters: dict[str, str] = {}
     for word in words:
         name, equals, value = word.partition("=")
         if not equals or not name:
             raise UsageError(f"--parameter {word!r}: expected KEY=VALUE")
-        if name == "Realm":
-            raise UsageError("--parameter Realm: give the realm with --realm")
-        if name in CODE_PARAMETERS:
-            raise UsageError(f"--parameter {name}: deploy sets it (use --code-bucket/--package)")
+        if name in reserved:
+            raise UsageError(f"--parameter {name}: {reserved[name]}")
         parameters[name] = value
     return parameters
+
+
+#: Realm, set by --realm.
+REALM_PARAMETER = {"Realm": "give the realm with --realm"}
 
 
 def change_table(change_set: ChangeSet) -> str:

@@ -41,13 +41,16 @@ def cmd_local(args: argparse.Namespace) -> int:
 
 
 def cmd_local_up(args: argparse.Namespace) -> int:
-    """``local up [-r R] [--port P] [--data-dir DIR] [-v] [--ui [--ui-port P]]``: print the
-    export lines, serve (and the web view with ``--ui``) until Ctrl-C; with a data
-    directory, restored at start and kept current while it runs.
+    """``local up [-r R] [--port P] [--data-dir DIR] [--parameter K=V] [-v] [--ui ...]``:
+    deploy the realm stack into an embedded AWS, print the export lines, serve (and the
+    web view with ``--ui``) until Ctrl-C; with a data directory, restored at start and
+    kept current while it runs.
 
     Raises:
-        UsageError: an AWS option was given (the stack serves its own endpoint).
+        UsageError: an AWS option was given (the stack serves its own endpoint), or a
+            malformed ``--parameter``.
         InvalidRealm: the realm cannot name the realm's resources.
+        InvalidInput: a stack parameter the template does not have, or refuses.
         CommandFailed: the local (or, with --ui, the ui) extra is not installed, or a port
             is in use.
         DataDirError: the data directory is in use, or holds a corrupt or newer file.
@@ -64,7 +67,10 @@ def cmd_local_up(args: argparse.Namespace) -> int:
     realm = validate_realm(args.realm or os.environ.get(ENV_REALM) or DEFAULT_REALM)
     data_dir = data_dir_of(args)
     _require_local_extra("local up")
+    from lava_state_cli.deploy import REALM_PARAMETER, parse_parameters
     from lava_state_local.server import local_aws
+
+    parameters = parse_parameters(args.parameter or [], REALM_PARAMETER)
 
     # SIGTERM (kill, a service manager) stops it as Ctrl-C does, from the first moment
     # (a signal that came during start-up killed it, leaving its state file behind):
@@ -81,6 +87,7 @@ def cmd_local_up(args: argparse.Namespace) -> int:
                         stream_runner=True,
                         ttl_sweeper=True,
                         data_dir=data_dir,
+                        parameters=parameters,
                     )
                 )
             except OSError as exc:

@@ -443,6 +443,13 @@ def _local(local: argparse.ArgumentParser) -> None:
         help="log what the stream processor routes (JSON lines per change and per batch)",
     )
     up.add_argument(
+        "--parameter",
+        action="append",
+        metavar="KEY=VALUE",
+        help="a parameter of the realm stack (deploy/lava-state.yaml) it deploys, e.g. "
+        "RealmTopic=false or MissingTopicTtl=5 (repeatable)",
+    )
+    up.add_argument(
         "--ui", action="store_true", help="also serve the realm's web view (as `lava-state ui`)"
     )
     up.add_argument(

@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -69,6 +69,22 @@ class RunnerSettings:
             raise ValueError("batch_size must be between 1 and 10000")
         if self.max_retries < 0 or self.batching_window < 0 or self.idle_poll <= 0:
             raise ValueError("max_retries and batching_window must be >= 0, idle_poll > 0")
+
+    @classmethod
+    def from_mapping(cls, properties: Mapping[str, Any]) -> RunnerSettings:
+        """The settings of an ``AWS::Lambda::EventSourceMapping``'s resolved properties
+        (Lambda's defaults for those not given)."""
+        default = cls()
+        return cls(
+            batch_size=int(properties.get("BatchSize", default.batch_size)),
+            batching_window=float(
+                properties.get("MaximumBatchingWindowInSeconds", default.batching_window)
+            ),
+            max_retries=int(properties.get("MaximumRetryAttempts", default.max_retries)),
+            bisect_on_error=bool(
+                properties.get("BisectBatchOnFunctionError", default.bisect_on_error)
+            ),
+        )
 
 
 @dataclass
@@ -119,9 +135,10 @@ class StreamRunner:
         self._idle = threading.Condition()
         self._waiting_since: int | None = None
         self.stream_arn = str(dynamodb.describe_table(TableName=table)["Table"]["LatestStreamArn"])
-        # Named as the realm stack names it (deploy/lava-state.yaml).
-        queue = stream_dlq_name(realm_from_table_name(table))
-        self.dlq_url = str(sqs.create_queue(QueueName=queue)["QueueUrl"])
+        # The realm stack's (deploy/lava-state.yaml), deployed by LocalAws.provision_realm.
+        self.dlq_url = str(
+            sqs.get_queue_url(QueueName=stream_dlq_name(realm_from_table_name(table)))["QueueUrl"]
+        )
         # Per shard: the next iterator (None: acquire one after the checkpoint), and
         # the last sequence number handed on (checkpoint). Closed shards are never
         # read again (moto keeps listing them).

@@ -11,9 +11,9 @@ waiting consumer does not stall every writer.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -23,22 +23,23 @@ from typing import TYPE_CHECKING, Any, Literal, cast, overload
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
+from botocore.parsers import ResponseParserError
 
 from lava_state.aws import reset_clients
-from lava_state.constants import (
-    ATTR_STATE_ID,
-    ATTR_TTL,
-    ENV_ACCOUNT_ID_ENDPOINT_MODE,
-    ENV_ENDPOINT_URL,
-    ENV_REALM_TOPIC,
-)
-from lava_state.naming import kms_alias, table_name, validate_realm
+from lava_state.constants import ENV_ACCOUNT_ID_ENDPOINT_MODE, ENV_ENDPOINT_URL, ENV_REALM
+from lava_state.errors import ConfigurationError
+from lava_state.naming import kms_alias, stack_name, table_name, validate_realm
+from lava_state_local import template
+from lava_state_local.lambda_event import LOCAL_ACCOUNT
 from lava_state_local.persist import DataDir
-from lava_state_local.runner import StreamRunner
+from lava_state_local.runner import RunnerSettings, StreamRunner
 from lava_state_local.signal import WriteSignal
 from lava_state_local.sweeper import TtlMarks, TtlSweeper
+from lava_state_local.template import Resolved
 
 if TYPE_CHECKING:
+    from mypy_boto3_cloudformation import CloudFormationClient
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_dynamodbstreams import DynamoDBStreamsClient
     from mypy_boto3_kms import KMSClient
@@ -47,14 +48,16 @@ if TYPE_CHECKING:
     from werkzeug.serving import BaseWSGIServer
 
     from lava_state.aws import ServiceName
-    from lava_state_local.runner import Handler, RunnerSettings
+    from lava_state_local.runner import Handler
     from stream_processor.config import ProcessorSettings
 
 LOG = logging.getLogger(__name__)
 
 LOCAL_REGION = "us-east-1"
+#: The local realm stack's parameters besides the template's defaults: the
+#: realm-wide topic is on, so that prefix subscriptions work locally.
+LOCAL_PARAMETERS = {"RealmTopic": "true"}
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
-_ACCOUNT = "123456789012"  # moto's default account, which these credentials reach
 
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -112,10 +115,18 @@ class LocalAws:
         port: int = 0,
         host: str = "127.0.0.1",
         data_dir: str | os.PathLike[str] | None = None,
+        parameters: Mapping[str, str] | None = None,
     ) -> None:
         """``data_dir``: restore from it at start and keep it current while running
         (:mod:`lava_state_local.persist`; one such stack per process, as moto's state is
-        the process's). Default: nothing is kept."""
+        the process's). Default: nothing is kept. ``parameters``: the realm stack's
+        parameters for every realm it deploys (over :data:`LOCAL_PARAMETERS`).
+
+        Raises:
+            InvalidInput: a parameter the template does not have, or a value it refuses.
+        """
+        self.parameters = dict(parameters or {})
+        template.check_parameters(template.load(), self.parameters)
         self._host = host
         self._port = port
         self._server: BaseWSGIServer | None = None
@@ -123,11 +134,12 @@ class LocalAws:
         self._session: boto3.session.Session | None = None
         self._writes: WriteSignal | None = None
         self._ttl_marks: TtlMarks | None = None
+        self._stacks: dict[str, Resolved] = {}  # realm -> its stack's template, resolved
         self._background: list[StreamRunner | TtlSweeper] = []
         self._app: _SerialisedApp | None = None
         self._data: DataDir | None = None
         if data_dir is not None:
-            self._data = DataDir(Path(data_dir), account=_ACCOUNT, region=LOCAL_REGION)
+            self._data = DataDir(Path(data_dir), account=LOCAL_ACCOUNT, region=LOCAL_REGION)
 
     @property
     def data_dir(self) -> Path | None:
@@ -247,7 +259,9 @@ class LocalAws:
     def client(self, service: Literal["sns"]) -> SNSClient: ...
     @overload
     def client(self, service: Literal["sqs"]) -> SQSClient: ...
-    def client(self, service: ServiceName) -> Any:
+    @overload
+    def client(self, service: Literal["cloudformation"]) -> CloudFormationClient: ...
+    def client(self, service: ServiceName | Literal["cloudformation"]) -> Any:
         """A plain client for ``service`` on this server (a new one per call)."""
         # One call for every service: the stubs type each service's overload.
         build = cast("Callable[..., Any]", self.session().client)
@@ -257,40 +271,83 @@ class LocalAws:
             config=Config(account_id_endpoint_mode="disabled"),
         )
 
-    def provision_realm(self, realm: str) -> str:
-        """Create the realm's state table (TTL on, NEW_AND_OLD_IMAGES stream) and KMS key.
+    def provision_realm(self, realm: str, parameters: Mapping[str, str] | None = None) -> str:
+        """Deploy the realm's stack: deploy/lava-state.yaml with ``parameters`` over the
+        server's :attr:`parameters` and :data:`LOCAL_PARAMETERS`, without what moto cannot run (see
+        :mod:`lava_state_local.template`). An existing realm key alias is kept
+        (``CreateKmsKey=false``, as for a realm lava made).
 
-        Returns the KMS key id. Idempotent for the table and alias.
+        Returns the realm key's id. Idempotent: a deployed realm is left as it is.
 
         Raises:
             InvalidRealm: the realm cannot name the realm's resources.
+            InvalidInput: a parameter the template does not have, or a value it refuses.
+            ConfigurationError: the stack failed (its resources' reasons given).
         """
-        dynamodb = self.client("dynamodb")
-        table = table_name(validate_realm(realm))
+        name = stack_name(validate_realm(realm))
+        parameters = {**self.parameters, **(parameters or {})}
+        template.check_parameters(template.load(), parameters)
+        if realm not in self._stacks:
+            deployed = self._stack(name) or self._deploy(name, realm, parameters)
+            self._stacks[realm] = _resolved(_parameters(deployed))
+        key_id = self._key_of(realm)
+        if key_id is None:
+            raise ConfigurationError(f"realm {realm!r} has no key alias {kms_alias(realm)}")
+        return key_id
+
+    def _stack(self, name: str) -> Any:
         try:
-            dynamodb.create_table(
-                TableName=table,
-                AttributeDefinitions=[{"AttributeName": ATTR_STATE_ID, "AttributeType": "S"}],
-                KeySchema=[{"AttributeName": ATTR_STATE_ID, "KeyType": "HASH"}],
-                BillingMode="PAY_PER_REQUEST",
-                StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"},
+            return self.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+        except ClientError as exc:
+            if "does not exist" in str(exc):
+                return None
+            raise
+
+    def _deploy(self, name: str, realm: str, parameters: Mapping[str, str]) -> Any:
+        parameters = {**LOCAL_PARAMETERS, **parameters, "Realm": realm}
+        if self._key_of(realm) is not None:
+            parameters.setdefault("CreateKmsKey", "false")
+        cloudformation = self.client("cloudformation")
+        try:
+            cloudformation.create_stack(
+                StackName=name,
+                TemplateBody=template.local_body(),
+                Parameters=[
+                    {"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()
+                ],
+                Capabilities=["CAPABILITY_IAM"],
             )
-            dynamodb.update_time_to_live(
-                TableName=table,
-                TimeToLiveSpecification={"Enabled": True, "AttributeName": ATTR_TTL},
-            )
-        except dynamodb.exceptions.ResourceInUseException:
-            pass
-        kms = self.client("kms")
+        # moto creates the resources within the call, and answers a resource's
+        # refusal in its service's format, which botocore cannot parse. The
+        # stack is rolled back, as CloudFormation does.
+        except (ClientError, ResponseParserError) as exc:
+            cloudformation.delete_stack(StackName=name)
+            raise ConfigurationError(
+                f"the local stack {name} could not be created: {_refusal(exc)}"
+            ) from exc
+        deployed = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
+        if deployed["StackStatus"] != "CREATE_COMPLETE":  # not seen: moto raises above
+            raise ConfigurationError(f"the local stack {name} is {deployed['StackStatus']}")
+        # moto's CloudFormation leaves TTL off: turned on as the template says.
+        table = _resolved(parameters).properties("StateTable")
+        self.client("dynamodb").update_time_to_live(
+            TableName=table["TableName"],
+            TimeToLiveSpecification=table["TimeToLiveSpecification"],
+        )
+        return deployed
+
+    def _key_of(self, realm: str) -> str | None:
         alias = kms_alias(realm)
-        for existing in kms.list_aliases()["Aliases"]:
+        for existing in self.client("kms").list_aliases()["Aliases"]:
             if existing["AliasName"] == alias:
                 return str(existing["TargetKeyId"])
-        key_id = str(
-            kms.create_key(Description=f"lava-state realm {realm}")["KeyMetadata"]["KeyId"]
-        )
-        kms.create_alias(AliasName=alias, TargetKeyId=key_id)
-        return key_id
+        return None
+
+    def realm_stack(self, realm: str) -> Resolved:
+        """The realm's template, resolved for the parameters its local stack was
+        deployed with (the realm is provisioned first when it is not)."""
+        self.provision_realm(realm)
+        return self._stacks[realm]
 
     def start_stream_runner(
         self,
@@ -304,19 +361,21 @@ class LocalAws:
         """Run ``handler`` on the realm's stream as Lambda's event source mapping would.
 
         The default handler is the stream processor with a client on this
-        server, configured by ``processor`` (default: from the environment as
-        the Lambda reads it, realm-wide topic on unless set: see
-        :func:`processor_settings`). ``streams`` is the DynamoDB Streams client
-        the runner reads with (default: a new one on this server). Stopped by
-        :meth:`stop`.
+        server, configured by ``processor`` (default: as the realm stack
+        configures its function, see :func:`processor_settings`). ``settings``
+        default to the stack's event source mapping's. ``streams`` is the
+        DynamoDB Streams client the runner reads with (default: a new one on
+        this server). Stopped by :meth:`stop`.
         """
+        stack = self.realm_stack(realm)
         if handler is None:
             from stream_processor.handler import StreamProcessor
 
-            handler = StreamProcessor(
-                sns=self.client("sns"),
-                settings=processor_settings(realm) if processor is None else processor,
-            ).handle
+            if processor is None:
+                processor = processor_settings(realm, stack=stack)
+            handler = StreamProcessor(sns=self.client("sns"), settings=processor).handle
+        if settings is None:
+            settings = RunnerSettings.from_mapping(stack.properties("ProcessorEventSourceMapping"))
         runner = StreamRunner(
             table_name(realm),
             handler=handler,
@@ -346,22 +405,43 @@ class LocalAws:
         return sweeper
 
 
-def processor_settings(realm: str, environ: Mapping[str, str] | None = None) -> ProcessorSettings:
-    """The local stream processor's settings for ``realm``, read from ``environ`` (default:
-    the environment) as the Lambda reads them (``LAVA_STATE_MISSING_TOPIC_TTL``,
-    ``LAVA_STATE_REALM_TOPIC``, ``LAVA_STATE_FIFO_TOPICS``, ``LAVA_STATE_TRACING``).
+def _resolved(parameters: Mapping[str, str]) -> Resolved:
+    """The template resolved for ``parameters`` in the local account and region."""
+    return Resolved(template.load(), parameters, account=LOCAL_ACCOUNT, region=LOCAL_REGION)
 
-    One difference: the realm-wide topic is on unless ``LAVA_STATE_REALM_TOPIC``
-    says otherwise, so that prefix subscriptions work locally.
+
+def _refusal(exc: Exception) -> str:
+    """The message of an AWS refusal, also when botocore could not parse it."""
+    found = re.search(r'"message": "([^"]*)"', str(exc))
+    return found.group(1) if found else str(exc)
+
+
+def _parameters(stack: Mapping[str, Any]) -> dict[str, str]:
+    """A described stack's parameters."""
+    return {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+
+
+def processor_settings(
+    realm: str, environ: Mapping[str, str] | None = None, *, stack: Resolved | None = None
+) -> ProcessorSettings:
+    """The local stream processor's settings for ``realm``: the environment the realm
+    stack gives its function (``ProcessorFunction`` of deploy/lava-state.yaml, resolved
+    for ``stack``, default: :data:`LOCAL_PARAMETERS`), with the ones of its variables
+    that ``environ`` (default: the environment) sets over it, as the function's
+    environment would be edited on AWS (``LAVA_STATE_MISSING_TOPIC_TTL``,
+    ``LAVA_STATE_REALM_TOPIC``, ``LAVA_STATE_FIFO_TOPICS``, ``LAVA_STATE_TRACING``).
 
     Raises:
         ConfigurationError: a variable has a value that cannot be used.
     """
     from stream_processor.config import ProcessorSettings
 
-    env = dict(os.environ if environ is None else environ)
-    env.setdefault(ENV_REALM_TOPIC, "true")
-    return dataclasses.replace(ProcessorSettings.from_env(env), realm=realm)
+    if stack is None:
+        stack = _resolved({**LOCAL_PARAMETERS, "Realm": realm})
+    variables = stack.properties("ProcessorFunction")["Environment"]["Variables"]
+    env = os.environ if environ is None else environ
+    given = {name: env[name] for name in variables if name in env and name != ENV_REALM}
+    return ProcessorSettings.from_env({**variables, **given})
 
 
 @contextmanager
@@ -372,19 +452,21 @@ def local_aws(
     stream_runner: bool = False,
     ttl_sweeper: bool = False,
     data_dir: str | os.PathLike[str] | None = None,
+    parameters: Mapping[str, str] | None = None,
 ) -> Iterator[LocalAws]:
     """Run a LocalAws with ``realms`` provisioned; ``set_env`` exports its env meanwhile.
 
     With ``set_env``, the cached default sessions and clients are reset on
     entry and exit, so that default-constructed clients follow the endpoint.
 
-    ``stream_runner`` runs the stream processor on each realm's stream,
-    configured from the environment (:func:`processor_settings`);
-    ``ttl_sweeper`` deletes the realms' expired items (as TTL deletions).
-    ``data_dir`` keeps the stack's data across restarts (the realms it holds are
-    restored and run too).
+    Each realm is deploy/lava-state.yaml deployed with ``parameters`` (see
+    :meth:`LocalAws.provision_realm`). ``stream_runner`` runs the stream processor
+    on each realm's stream, configured as the realm stack configures the function
+    and its event source mapping (:func:`processor_settings`); ``ttl_sweeper``
+    deletes the realms' expired items (as TTL deletions). ``data_dir`` keeps the
+    stack's data across restarts (the realms it holds are restored and run too).
     """
-    with LocalAws(port=port, data_dir=data_dir) as aws:
+    with LocalAws(port=port, data_dir=data_dir, parameters=parameters) as aws:
         if aws.data_dir is not None:
             realms = tuple(dict.fromkeys([*aws.restored_realms, *realms]))
         for realm in realms:

@@ -25,10 +25,17 @@ from lava_state.naming import kms_alias, table_name
 from lava_state.settings import Settings
 from lava_state_local import LocalAws, RunnerSettings
 from lava_state_local.server import LOCAL_CREDENTIALS, processor_settings
+from lava_state_local.template import Resolved
 from publisher import StatePublisher
 from stream_processor.handler import StreamProcessor
 from tests.conftest import wait_until
-from tests.deploy.iam import Recorder, Request, Resolved, allowed_by, load_template
+from tests.deploy.iam import (
+    Recorder,
+    Request,
+    allowed_by,
+    policy_statements,
+    resolve_template,
+)
 
 #: The policies of each role, by logical id.
 POLICIES = {
@@ -99,8 +106,8 @@ def recorded(local_aws: LocalAws) -> Iterator[tuple[dict[str, list[Request]], Re
         "ProcessorDeadLetterQueue.Arn": queue,
         "ProcessorLogGroup.Arn": group,
     }
-    resolved = Resolved(load_template(), {"Realm": realm}, attributes)
-    yield {role: r.requests for role, r in recorders.items()}, resolved
+    stack = resolve_template({"Realm": realm}, attributes)
+    yield {role: r.requests for role, r in recorders.items()}, stack
 
 
 def _scenario(realm: str, endpoint: str, session: Any) -> None:
@@ -147,7 +154,7 @@ def _scenario(realm: str, endpoint: str, session: Any) -> None:
 
 
 def _statements(resolved: Resolved, role: str) -> list[dict[str, Any]]:
-    return [s for logical_id in POLICIES[role] for s in resolved.statements(logical_id)]
+    return [s for logical_id in POLICIES[role] for s in policy_statements(resolved, logical_id)]
 
 
 def _denied(statements: list[dict[str, Any]], requests: list[Request]) -> list[str]:
@@ -181,7 +188,7 @@ def test_every_granted_action_is_used(
     requests, resolved = recorded
     used = {r.action for r in requests[role]}
     # The subscriber's reads are the reader's: its own policy is the subscriber's.
-    own = [s for s in resolved.statements(POLICIES[role][0])]
+    own = [s for s in policy_statements(resolved, POLICIES[role][0])]
 
     unused = sorted(_granted(own) - used - {a for r, a in UNUSED_BY_DESIGN if r == role})
 
@@ -195,13 +202,13 @@ def test_removing_any_used_action_from_a_policy_denies_a_call(
     checked = 0
     for role, logical_ids in POLICIES.items():
         for logical_id in logical_ids:
-            for action in sorted(_granted(resolved.statements(logical_id))):
+            for action in sorted(_granted(policy_statements(resolved, logical_id))):
                 if (role, action) in UNUSED_BY_DESIGN or not any(
                     r.action == action for r in requests[role]
                 ):
                     continue
                 mutated = _without(resolved, logical_id, action)
-                statements = [s for i in logical_ids for s in mutated.statements(i)]
+                statements = [s for i in logical_ids for s in policy_statements(mutated, i)]
                 assert _denied(statements, requests[role]), f"{role} without {action}"
                 checked += 1
     assert checked >= 20
@@ -236,10 +243,8 @@ def test_state_prefixes_scope_the_publisher_and_reader_to_their_keys(
     recorded: tuple[dict[str, list[Request]], Resolved],
 ) -> None:
     requests, resolved = recorded
-    scoped = Resolved(
-        resolved.template,
-        {"Realm": resolved.values["Realm"], "StatePrefixes": "etl/,job-"},
-        resolved.attributes,
+    scoped = resolve_template(
+        {"Realm": resolved.values["Realm"], "StatePrefixes": "etl/,job-"}, resolved.attributes
     )
     table = resolved.attributes["StateTable.Arn"]
     publisher = _statements(scoped, "publisher")
@@ -307,7 +312,7 @@ def test_the_policies_pass_parliament(recorded: tuple[dict[str, list[Request]], 
     _, resolved = recorded
     findings = {}
     for logical_id in sorted({i for ids in POLICIES.values() for i in ids}):
-        policy = {"Version": "2012-10-17", "Statement": resolved.statements(logical_id)}
+        policy = {"Version": "2012-10-17", "Statement": policy_statements(resolved, logical_id)}
         analyzed = analyze_policy_string(json.dumps(policy))
         found = [f"{f.issue}: {f.detail}" for f in analyzed.findings]
         if found:

@@ -12,113 +12,30 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from cfnlint.decode import cfn_yaml
-
-TEMPLATE = Path(__file__).resolve().parents[2] / "deploy" / "lava-state.yaml"
-ACCOUNT, REGION = "123456789012", "us-east-1"  # moto's
-_NO_VALUE = object()
+from lava_state_local.lambda_event import LOCAL_ACCOUNT as ACCOUNT
+from lava_state_local.server import LOCAL_REGION as REGION
+from lava_state_local.template import Resolved, load
 
 
-def load_template() -> dict[str, Any]:
-    template: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
-    return template
+def resolve_template(
+    parameters: dict[str, str], attributes: dict[str, str] | None = None
+) -> Resolved:
+    """deploy/lava-state.yaml resolved for ``parameters`` in the local account and region."""
+    return Resolved(load(), parameters, attributes, account=ACCOUNT, region=REGION)
 
 
-class Resolved:
-    """The template with its intrinsic functions evaluated for ``parameters``
-    (defaults for the others) and ``attributes`` ("Logical.Attr" or a logical id
-    for Ref: its value)."""
-
-    def __init__(
-        self,
-        template: dict[str, Any],
-        parameters: dict[str, str],
-        attributes: dict[str, str],
-    ) -> None:
-        self.template = template
-        self.attributes = attributes
-        self.values: dict[str, Any] = {
-            "AWS::AccountId": ACCOUNT,
-            "AWS::Region": REGION,
-            "AWS::Partition": "aws",
-        }
-        for name, spec in template["Parameters"].items():
-            value = parameters.get(name, spec.get("Default", ""))
-            if spec["Type"] == "CommaDelimitedList":
-                value = value.split(",")
-            self.values[name] = value
-
-    def condition(self, name: str) -> bool:
-        return bool(self.resolve(self.template["Conditions"][name]))
-
-    def resolve(self, node: Any) -> Any:
-        if isinstance(node, list):
-            return [v for v in (self.resolve(n) for n in node) if v is not _NO_VALUE]
-        if not isinstance(node, dict):
-            return str(node) if isinstance(node, str) else node
-        if len(node) == 1:
-            ((name, arg),) = node.items()
-            function = self._functions().get(name)
-            if function is not None:
-                return function(arg)
-        resolved = {k: self.resolve(v) for k, v in node.items()}
-        return {k: v for k, v in resolved.items() if v is not _NO_VALUE}
-
-    def _functions(self) -> dict[str, Any]:
-        r = self.resolve
-        return {
-            "Ref": self._ref,
-            "Fn::GetAtt": lambda a: self._attribute(".".join(a) if isinstance(a, list) else a),
-            "Fn::Sub": self._sub,
-            "Fn::Join": lambda a: str(a[0]).join(r(a[1])),
-            "Fn::Split": lambda a: r(a[1]).split(str(a[0])),
-            "Fn::If": lambda a: r(a[1] if self.condition(a[0]) else a[2]),
-            "Fn::Equals": lambda a: r(a[0]) == r(a[1]),
-            "Fn::Not": lambda a: not r(a[0]),
-            "Fn::And": lambda a: all(r(x) for x in a),
-            "Fn::Or": lambda a: any(r(x) for x in a),
-            "Condition": self.condition,
-        }
-
-    def _ref(self, name: str) -> Any:
-        if name == "AWS::NoValue":
-            return _NO_VALUE
-        return self.values[name] if name in self.values else self._attribute(name)
-
-    def _attribute(self, name: str) -> str:
-        """A resource's attribute (or Ref) as given; a placeholder for one not given,
-        which no policy's resource pattern matches."""
-        if name in self.attributes:
-            return self.attributes[name]
-        assert name.split(".", maxsplit=1)[0] in self.template["Resources"], name
-        return f"<{name}>"
-
-    def _sub(self, arg: Any) -> str:
-        text, local = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-
-        def value(match: re.Match[str]) -> str:
-            name = match.group(1)
-            if name in local:
-                return str(local[name])
-            if name in self.values:
-                return str(self.values[name])
-            return self._attribute(name)
-
-        return re.sub(r"\$\{([^}!]+)\}", value, str(text))
-
-    def statements(self, logical_id: str) -> list[dict[str, Any]]:
-        """The statements of a managed policy, or of a role's inline policies."""
-        properties = self.template["Resources"][logical_id]["Properties"]
-        documents = [properties["PolicyDocument"]] if "PolicyDocument" in properties else []
-        documents += [p["PolicyDocument"] for p in properties.get("Policies", [])]
-        statements: list[dict[str, Any]] = []
-        for document in documents:
-            statements += self.resolve(document)["Statement"]
-        return statements
+def policy_statements(stack: Resolved, logical_id: str) -> list[dict[str, Any]]:
+    """The statements of a managed policy, or of a role's inline policies."""
+    properties = stack.template["Resources"][logical_id]["Properties"]
+    documents = [properties["PolicyDocument"]] if "PolicyDocument" in properties else []
+    documents += [p["PolicyDocument"] for p in properties.get("Policies", [])]
+    found: list[dict[str, Any]] = []
+    for document in documents:
+        found += stack.resolve(document)["Statement"]
+    return found
 
 
 @dataclass(frozen=True)

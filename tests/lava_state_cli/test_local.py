@@ -334,6 +334,56 @@ def test_local_up_validates_the_realm_before_starting(
     assert not (tmp_path / "lava-state").exists()
 
 
+def test_local_up_deploys_the_realm_stack_with_the_given_parameters(tmp_path: Path) -> None:
+    env = clean_env(tmp_path)
+    with local_up(
+        env, "--port", "0", "--parameter", "MissingTopicTtl=5", "--parameter", "RealmTopic=false"
+    ) as served:
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+        )
+        url = served.exports["AWS_ENDPOINT_URL"]
+        stack = session.client("cloudformation", endpoint_url=url).describe_stacks(
+            StackName="lava-state-dev"
+        )["Stacks"][0]
+        topics = session.client("sns", endpoint_url=url).list_topics()["Topics"]
+        ttl = session.client("dynamodb", endpoint_url=url).describe_time_to_live(
+            TableName="lava.dev.state"
+        )["TimeToLiveDescription"]
+
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+    assert (parameters["MissingTopicTtl"], parameters["RealmTopic"]) == ("5", "false")
+    assert not [t for t in topics if t["TopicArn"].endswith(":lava-state-dev-all")]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
+
+
+@pytest.mark.parametrize(
+    ("parameter", "code", "message"),
+    [
+        ("RealmTopic=maybe", 1, "lava-state: parameter RealmTopic='maybe': use one of true, false"),
+        ("NoSuch=1", 1, "lava-state: unknown parameter 'NoSuch': the template has "),
+        ("BatchSize=0", 1, "lava-state: parameter BatchSize='0': must be between 1 and 10000"),
+        ("Realm=x", 2, "--parameter Realm: give the realm with --realm"),
+        ("oops", 2, "--parameter 'oops': expected KEY=VALUE"),
+    ],
+)
+def test_local_up_refuses_a_bad_parameter_before_starting(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    parameter: str,
+    code: int,
+    message: str,
+) -> None:
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    got, out, err = run_in_process(capsys, "local", "up", "--port", "0", "--parameter", parameter)
+
+    assert (got, out) == (code, "")
+    assert message in err
+    assert not (tmp_path / "lava-state").exists()
+
+
 def test_the_local_stack_validates_the_realm(local_aws: LocalAws) -> None:
     from lava_state.errors import InvalidRealm
 
