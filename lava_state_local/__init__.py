@@ -4,7 +4,9 @@ An edge above the components, installed with the ``local`` extra
 (``pip install 'lava-state[local]'``); nothing below it imports it.
 
 - :mod:`lava_state_local.server`: :class:`LocalAws` (moto's server, requests
-  serialised, realms provisioned like the stack) and :func:`local_aws`.
+  serialised, each realm deploy/lava-state.yaml deployed into it) and :func:`local_aws`.
+- :mod:`lava_state_local.template`: the template, what the embedded AWS leaves
+  out of it, and its values for a stack's parameters.
 - :mod:`lava_state_local.runner`: :class:`StreamRunner`, Lambda's event
   source mapping in process.
 - :mod:`lava_state_local.lambda_event`: the shapes Lambda hands to a function

@@ -11,6 +11,7 @@ waiting consumer does not stall every writer.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -328,6 +329,7 @@ class LocalAws:
         deployed = cloudformation.describe_stacks(StackName=name)["Stacks"][0]
         if deployed["StackStatus"] != "CREATE_COMPLETE":  # not seen: moto raises above
             raise ConfigurationError(f"the local stack {name} is {deployed['StackStatus']}")
+        self._fix_key_policies()
         # moto's CloudFormation leaves TTL off: turned on as the template says.
         table = _resolved(parameters).properties("StateTable")
         self.client("dynamodb").update_time_to_live(
@@ -336,12 +338,23 @@ class LocalAws:
         )
         return deployed
 
+    def _fix_key_policies(self) -> None:
+        """moto's CloudFormation keeps a key's ``KeyPolicy`` as an object, which its
+        DescribeKey cannot read (HTTP 500): stored as JSON text, as CreateKey stores it."""
+        from moto.kms.models import kms_backends
+
+        assert self._app is not None, "start() first"
+        with self._app.lock:
+            for key in kms_backends[LOCAL_ACCOUNT][LOCAL_REGION].keys.values():
+                if isinstance(key.policy, dict):
+                    key.policy = json.dumps(key.policy)
+
     def _key_of(self, realm: str) -> str | None:
-        alias = kms_alias(realm)
-        for existing in self.client("kms").list_aliases()["Aliases"]:
-            if existing["AliasName"] == alias:
-                return str(existing["TargetKeyId"])
-        return None
+        kms = self.client("kms")
+        try:
+            return str(kms.describe_key(KeyId=kms_alias(realm))["KeyMetadata"]["KeyId"])
+        except kms.exceptions.NotFoundException:
+            return None
 
     def realm_stack(self, realm: str) -> Resolved:
         """The realm's template, resolved for the parameters its local stack was

@@ -92,7 +92,7 @@ def references(node: Any) -> set[str]:
 def local_template(template: Mapping[str, Any]) -> dict[str, Any]:
     """``template`` without the resources of :data:`NOT_DEPLOYED` types, those that
     refer to or depend on them, the outputs that name them and the rules that
-    check only the parameters of what was left out."""
+    check only parameters that no resource left in uses."""
     resources = dict(template["Resources"])
     dropped = {k for k, r in resources.items() if r["Type"] in NOT_DEPLOYED}
     while True:
@@ -106,7 +106,7 @@ def local_template(template: Mapping[str, Any]) -> dict[str, Any]:
         dropped |= also
     kept = {k: r for k, r in resources.items() if k not in dropped}
     used = set().union(*(references(r) for r in kept.values()))
-    parameters_of_dropped = set(template.get("Parameters", {})) - used
+    unused = set(template.get("Parameters", {})) - used
     local = {k: v for k, v in template.items() if k not in ("Resources", "Outputs", "Rules")}
     local["Resources"] = kept
     local["Outputs"] = {
@@ -115,7 +115,7 @@ def local_template(template: Mapping[str, Any]) -> dict[str, Any]:
     rules = {
         k: r
         for k, r in template.get("Rules", {}).items()
-        if not references(r.get("Assertions", [])) <= parameters_of_dropped
+        if not references(r.get("Assertions", [])) <= unused
     }
     if rules:
         local["Rules"] = rules

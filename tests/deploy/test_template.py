@@ -18,7 +18,8 @@ from lava_state import constants
 from lava_state.errors import ConfigurationError
 from lava_state.naming import kms_alias, realm_topic_name, stack_name, table_name, topic_name
 from lava_state_local import LocalAws, RunnerSettings, StreamRunner
-from lava_state_local.server import processor_settings
+from lava_state_local.lambda_event import LOCAL_ACCOUNT
+from lava_state_local.server import LOCAL_REGION, processor_settings
 from lava_state_local.template import NOT_DEPLOYED, TEMPLATE, Resolved, load, local_template
 from tests.deploy.iam import resolve_template
 
@@ -84,14 +85,18 @@ def test_the_local_key_alias_is_the_templates(
     template: Resolved, realm: str, local_aws: LocalAws
 ) -> None:
     alias = template.properties("RealmKeyAlias")["AliasName"]
+    kms = local_aws.client("kms")
 
-    aliases = {
-        a["AliasName"]: a.get("TargetKeyId")
-        for a in local_aws.client("kms").list_aliases()["Aliases"]
-    }
+    described = kms.describe_key(KeyId=alias)["KeyMetadata"]  # moto's 500 worked around
+    policy = json.loads(
+        kms.get_key_policy(KeyId=described["KeyId"], PolicyName="default")["Policy"]
+    )
 
     assert alias == kms_alias(realm)
-    assert aliases[alias] == local_aws.provision_realm(realm)
+    assert described["KeyId"] == local_aws.provision_realm(realm)
+    # Idempotent: provisioning again keeps the same key.
+    assert local_aws.provision_realm(realm) == described["KeyId"]
+    assert policy == template.properties("RealmKey")["KeyPolicy"]
 
 
 def test_the_realm_topic_and_the_topic_prefix_are_the_templates(
@@ -100,10 +105,11 @@ def test_the_realm_topic_and_the_topic_prefix_are_the_templates(
     plain = template.properties("RealmChangesTopic")["TopicName"]
     fifo = resolve_template({"Realm": realm, "RealmTopic": "true", "FifoTopics": "true"})
     prefix = template.resolve(template.template["Outputs"]["TopicPrefix"]["Value"])
-    topics = [t["TopicArn"] for t in local_aws.client("sns").list_topics()["Topics"]]
+    sns = local_aws.client("sns")
+    arn = f"arn:aws:sns:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{plain}"
 
     assert plain == realm_topic_name(realm)
-    assert any(arn.endswith(f":{plain}") for arn in topics)
+    assert sns.get_topic_attributes(TopicArn=arn)["Attributes"]["TopicArn"] == arn
     assert fifo.properties("RealmChangesTopic")["TopicName"] == realm_topic_name(realm, fifo=True)
     assert topic_name(realm, "job-a") == f"{prefix}job-a"
 
@@ -155,7 +161,8 @@ def test_the_local_runner_is_configured_by_the_stacks_parameters(
 
     runner = local_aws.start_stream_runner(realm)
     processor = processor_settings(realm, {}, stack=local_aws.realm_stack(realm))
-    topics = [t["TopicArn"] for t in local_aws.client("sns").list_topics()["Topics"]]
+    sns = local_aws.client("sns")
+    realm_topic = f"arn:aws:sns:{LOCAL_REGION}:{LOCAL_ACCOUNT}:{realm_topic_name(realm)}"
     runner.stop()
 
     assert (runner.settings.batch_size, runner.settings.max_retries) == (7, 2)
@@ -166,7 +173,8 @@ def test_the_local_runner_is_configured_by_the_stacks_parameters(
         5.0,
         False,
     )
-    assert not any(arn.endswith(f":{realm_topic_name(realm)}") for arn in topics)
+    with pytest.raises(sns.exceptions.NotFoundException):
+        sns.get_topic_attributes(TopicArn=realm_topic)
 
 
 def test_the_runner_defaults_are_the_templates_defaults(template: Resolved) -> None:
@@ -197,8 +205,9 @@ def test_a_stack_that_cannot_be_created_is_rolled_back_with_its_reason(
     with pytest.raises(ConfigurationError, match=f"Table already exists: {table_name(realm)}"):
         local_aws.provision_realm(realm)
 
-    aliases = [a["AliasName"] for a in local_aws.client("kms").list_aliases()["Aliases"]]
-    assert kms_alias(realm) not in aliases
+    kms = local_aws.client("kms")
+    with pytest.raises(kms.exceptions.NotFoundException):
+        kms.describe_key(KeyId=kms_alias(realm))
     # Once the table is gone, the realm deploys.
     dynamodb.delete_table(TableName=table_name(realm))
     assert local_aws.provision_realm(realm)

@@ -8,25 +8,10 @@ import pytest
 from consumer_sdk import StateClient
 from lava_state.aws import get_client, reset_clients
 from lava_state.errors import ConfigurationError
-from lava_state.naming import table_name
 from lava_state_local import LocalAws, local_aws
 from lava_state_local.server import processor_settings
 from publisher import StatePublisher
 from tests.conftest import wait_until
-
-
-def test_realm_is_provisioned_like_the_stack(
-    local_aws: LocalAws, realm: str, dynamodb: Any
-) -> None:
-    table = dynamodb.describe_table(TableName=table_name(realm))["Table"]
-    assert table["KeySchema"] == [{"AttributeName": "state_id", "KeyType": "HASH"}]
-    assert table["StreamSpecification"]["StreamViewType"] == "NEW_AND_OLD_IMAGES"
-    ttl = dynamodb.describe_time_to_live(TableName=table_name(realm))["TimeToLiveDescription"]
-    assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "ttl"}
-    aliases = {a["AliasName"] for a in local_aws.client("kms").list_aliases()["Aliases"]}
-    assert f"alias/lava-{realm}-sys" in aliases
-    # Idempotent: provisioning again keeps the same key.
-    assert local_aws.provision_realm(realm) == local_aws.provision_realm(realm)
 
 
 def test_concurrent_writers_lose_no_version(publisher: StatePublisher) -> None:
