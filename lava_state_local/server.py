@@ -273,10 +273,10 @@ class LocalAws:
         )
 
     def provision_realm(self, realm: str, parameters: Mapping[str, str] | None = None) -> str:
-        """Deploy the realm's stack: deploy/lava-state.yaml with ``parameters`` over the
-        server's :attr:`parameters` and :data:`LOCAL_PARAMETERS`, without what moto cannot run (see
-        :mod:`lava_state_local.template`). An existing realm key alias is kept
-        (``CreateKmsKey=false``, as for a realm lava made).
+        """Deploy the realm's stack: deploy/lava-state.yaml with ``parameters`` over
+        the server's :attr:`parameters` and :data:`LOCAL_PARAMETERS`, without what
+        moto cannot run (see :mod:`lava_state_local.template`). An existing realm
+        key alias is kept (``CreateKmsKey=false``, as for a realm lava made).
 
         Returns the realm key's id. Idempotent: a deployed realm is left as it is.
 

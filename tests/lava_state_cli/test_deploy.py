@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
 from botocore.awsrequest import AWSResponse
 
@@ -19,6 +20,7 @@ from lava_state_cli.errors import CommandFailed
 from lava_state_cli.parser import build_parser
 from lava_state_cli.stack import KEY_PREFIX, DeployFailed, package_key
 from lava_state_local import LocalAws
+from lava_state_local.server import LOCAL_CREDENTIALS, LOCAL_REGION
 
 from .conftest import run_in_process
 
@@ -259,7 +261,12 @@ def test_a_failed_deploy_prints_the_failed_resources_and_exits_1(
     package = str(_zip(tmp_path, "v1"))
     name = f"lava-state-{stack_realm}"
     assert _deploy(capsys, stack_realm, "--code-bucket", bucket, "--package", package)[0] == 0
-    session = local_aws.session()
+    # Its own session: the canned answers must not reach the suite's other clients.
+    session = boto3.session.Session(
+        aws_access_key_id=LOCAL_CREDENTIALS["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=LOCAL_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
+        region_name=LOCAL_REGION,
+    )
     executed: list[bool] = []
 
     def canned(request: Any, event_name: str, **_: Any) -> AWSResponse | None:
