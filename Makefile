@@ -58,6 +58,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_reliability.py
 	$(BIN)/python bench/bench_package.py
 	$(BIN)/python bench/bench_scaling.py
+	$(BIN)/python bench/bench_local_stack.py
 	$(BIN)/python bench/bench_ui.py
 	$(BIN)/python bench/bench_transfer.py
 
