@@ -88,7 +88,7 @@ def aws_env(local_aws: LocalAws, monkeypatch: pytest.MonkeyPatch) -> dict[str, s
 
 @pytest.fixture
 def realm(local_aws: LocalAws) -> str:
-    """A freshly provisioned realm (table with TTL and stream, KMS key and alias)."""
+    """A fresh realm: deploy/lava-state.yaml deployed as its stack (LocalAws.provision_realm)."""
     name = f"t{uuid.uuid4().hex[:12]}"
     local_aws.provision_realm(name)
     return name
