@@ -226,20 +226,13 @@ class StateClient:
         self, ids: Sequence[str], deadline_at: float
     ) -> tuple[list[RawItem], list[str]]:
         """One BatchGetItem of at most 100 keys; returns (items, ids still unprocessed)."""
-        table = self.store.table
-        what = f"read {len(ids)} state items from {table}"
+        what = f"read {len(ids)} state items from {self.store.table}"
         items: list[RawItem] = []
 
         def send(pending: dict[str, Any]) -> dict[str, Any] | None:
-            # Keep the reads strongly consistent whatever DynamoDB echoes back.
-            response = aws.call(
-                self.store.dynamodb.batch_get_item,
-                what=what,
-                RequestItems={table: {**pending, "ConsistentRead": True}},
-            )
-            items.extend(response.get("Responses", {}).get(table, []))
-            left: Any = response.get("UnprocessedKeys", {}).get(table)
-            return left if left and left.get("Keys") else None
+            found, left = self.store.read_round(pending, what=what)
+            items.extend(found)
+            return left
 
         rounds = batch_rounds(
             send,

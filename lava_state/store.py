@@ -134,6 +134,27 @@ class StateStore:
         )
         return response.get("Item")
 
+    def read_round(
+        self, pending: Mapping[str, Any], *, what: str
+    ) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """One BatchGetItem of ``pending`` (``Keys``, at most 100, and options),
+        strongly consistent whatever ``pending`` says: the raw items it returned,
+        and what it left unprocessed (None: nothing), which
+        :func:`lava_state.retry.batch_rounds` sends again. ``what`` is the error
+        message's subject.
+
+        Raises:
+            AwsError: the call failed after retries.
+        """
+        response: Any = aws.call(
+            self.dynamodb.batch_get_item,
+            what=what,
+            RequestItems={self.table: {**pending, "ConsistentRead": True}},
+        )
+        left = response.get("UnprocessedKeys", {}).get(self.table)
+        items: list[dict[str, Any]] = response.get("Responses", {}).get(self.table, [])
+        return items, (left if left and left.get("Keys") else None)
+
     def __repr__(self) -> str:
         return f"StateStore(realm={self.realm!r}, table={self.table!r})"
 

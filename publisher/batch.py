@@ -232,21 +232,16 @@ class BatchWriter:
         with what was found (the lava8 format, which has no version, cannot
         tell "unchanged" apart: unknown too). See :mod:`publisher.idempotency`.
         """
-        request = {
-            "Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in sent],
-            "ConsistentRead": True,
-        }
+        request = {"Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in sent]}
         found: dict[str, Mapping[str, Any]] = {}
 
         def round_(pending: Any) -> Any:
-            response = aws.call(
-                self.store.dynamodb.batch_get_item,
-                what=f"read state items back from {self.store.table}",
-                RequestItems={self.store.table: pending},
+            items, left = self.store.read_round(
+                pending, what=f"read state items back from {self.store.table}"
             )
-            for attributes in response.get("Responses", {}).get(self.store.table, []):
+            for attributes in items:
                 found[attributes[ATTR_STATE_ID]["S"]] = attributes
-            return response.get("UnprocessedKeys", {}).get(self.store.table)
+            return left
 
         not_read, read_error = self._rounds(request, "BatchGetItem", round_)
         what = f"write state items in {self.store.table}"
@@ -283,20 +278,17 @@ class BatchWriter:
         """
         request = {
             "Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in state_ids],
-            "ConsistentRead": True,
             "ProjectionExpression": "#sid, #ver",
             "ExpressionAttributeNames": {"#sid": ATTR_STATE_ID, "#ver": ATTR_VERSION},
         }
         found: list[Mapping[str, Any]] = []
 
         def round_(pending: Any) -> Any:
-            response = aws.call(
-                self.store.dynamodb.batch_get_item,
-                what=f"read versions in {self.store.table}",
-                RequestItems={self.store.table: pending},
+            items, left = self.store.read_round(
+                pending, what=f"read versions in {self.store.table}"
             )
-            found.extend(response.get("Responses", {}).get(self.store.table, []))
-            return response.get("UnprocessedKeys", {}).get(self.store.table)
+            found.extend(items)
+            return left
 
         not_read, error = self._rounds(request, "BatchGetItem", round_)
         versions = {

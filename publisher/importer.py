@@ -224,18 +224,13 @@ class Importer:
         found: list[Mapping[str, Any]] = []
 
         def round_(pending: Any) -> Any:
-            response = aws.call(
-                self.store.dynamodb.batch_get_item,
-                what=f"read state items of {self.store.table} to import over",
-                RequestItems={self.store.table: pending},
+            items, left = self.store.read_round(
+                pending, what=f"read state items of {self.store.table} to import over"
             )
-            found.extend(response.get("Responses", {}).get(self.store.table, []))
-            return response.get("UnprocessedKeys", {}).get(self.store.table)
+            found.extend(items)
+            return left
 
-        request = {
-            "Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in state_ids],
-            "ConsistentRead": True,
-        }
+        request = {"Keys": [{ATTR_STATE_ID: {"S": state_id}} for state_id in state_ids]}
         retry = self.publisher.retry
         rounds = batch_rounds(
             round_,
