@@ -286,8 +286,8 @@ class LocalAws:
             ConfigurationError: the stack failed (its resources' reasons given).
         """
         name = stack_name(validate_realm(realm))
+        template.check_parameters(template.load(), parameters or {})  # the server's: at init
         parameters = {**self.parameters, **(parameters or {})}
-        template.check_parameters(template.load(), parameters)
         if realm not in self._stacks:
             self._stacks[realm] = self._deploy(name, realm, parameters)
         key_id = self._key_of(realm)

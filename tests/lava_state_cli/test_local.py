@@ -123,16 +123,19 @@ def test_the_realm_defaults_to_lava_realm_else_dev(tmp_path: Path) -> None:
     assert "(default: $LAVA_REALM, else dev)" in " ".join(help_text.split())
 
 
-def notifications(exports: dict[str, str], topic: str) -> tuple[Any, str]:
-    """An SQS queue subscribed to the SNS ``topic`` of the stack: (sqs client, queue url)."""
+def aws_client(exports: dict[str, str], service: str) -> Any:
+    """A client of ``service`` on the stack whose export lines are ``exports``."""
     session = boto3.session.Session(
         aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
         region_name=exports["AWS_DEFAULT_REGION"],
     )
-    url = exports["AWS_ENDPOINT_URL"]
-    sns = session.client("sns", endpoint_url=url)
-    sqs = session.client("sqs", endpoint_url=url)
+    return session.client(service, endpoint_url=exports["AWS_ENDPOINT_URL"])  # type: ignore[call-overload]
+
+
+def notifications(exports: dict[str, str], topic: str) -> tuple[Any, str]:
+    """An SQS queue subscribed to the SNS ``topic`` of the stack: (sqs client, queue url)."""
+    sns, sqs = aws_client(exports, "sns"), aws_client(exports, "sqs")
     topic_arn = sns.create_topic(Name=topic)["TopicArn"]
     queue_url = sqs.create_queue(QueueName="watch")["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
@@ -339,17 +342,14 @@ def test_local_up_deploys_the_realm_stack_with_the_given_parameters(tmp_path: Pa
     with local_up(
         env, "--port", "0", "--parameter", "MissingTopicTtl=5", "--parameter", "RealmTopic=false"
     ) as served:
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
-        )
-        url = served.exports["AWS_ENDPOINT_URL"]
-        stack = session.client("cloudformation", endpoint_url=url).describe_stacks(
-            StackName="lava-state-dev"
-        )["Stacks"][0]
-        topics = session.client("sns", endpoint_url=url).list_topics()["Topics"]
-        ttl = session.client("dynamodb", endpoint_url=url).describe_time_to_live(
-            TableName="lava.dev.state"
-        )["TimeToLiveDescription"]
+        exports = served.exports
+        stack = aws_client(exports, "cloudformation").describe_stacks(StackName="lava-state-dev")[
+            "Stacks"
+        ][0]
+        topics = aws_client(exports, "sns").list_topics()["Topics"]
+        ttl = aws_client(exports, "dynamodb").describe_time_to_live(TableName="lava.dev.state")[
+            "TimeToLiveDescription"
+        ]
 
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert stack["StackStatus"] == "CREATE_COMPLETE"
